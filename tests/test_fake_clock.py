@@ -1,0 +1,154 @@
+"""FakeClock: virtual time that behaves like real time, only faster."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from wsclient.clock import SystemClock, deadline
+from wsclient.testing import FakeClock
+
+
+async def test_sleepers_wake_in_deadline_order_without_waiting() -> None:
+    clock = FakeClock()
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append((name, clock.now()))
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.gather(sleeper("watchdog", 60), sleeper("backoff", 17.5), sleeper("hb", 20))
+    assert woke == [("backoff", 17.5), ("hb", 20), ("watchdog", 60)]
+    assert loop.time() - started < 0.5
+    assert clock.sleeps == [60, 17.5, 20]
+
+
+async def test_a_watchdog_does_not_fire_while_work_is_going_on() -> None:
+    """Time only jumps when the loop is idle: a busy loop keeps virtual time still."""
+    clock = FakeClock()
+    fired = asyncio.Event()
+
+    async def watchdog() -> None:
+        await clock.sleep(1)
+        fired.set()
+
+    task = asyncio.create_task(watchdog())
+    for _ in range(2000):  # busy for a while: never idle
+        await asyncio.sleep(0)
+        assert not fired.is_set()
+    assert clock.now() == 0
+    await asyncio.wait_for(fired.wait(), 1)
+    assert clock.now() == 1
+    await task
+
+
+async def test_time_stands_still_while_the_executor_works() -> None:
+    """A DNS lookup runs in a thread: the loop looks idle but is not."""
+    clock = FakeClock()
+    timer = asyncio.create_task(clock.sleep(10))
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, time.sleep, 0.05)
+    assert not timer.done()
+    assert clock.now() == 0
+    await timer
+    assert clock.now() == 10
+
+
+async def test_time_stands_still_while_sockets_talk() -> None:
+    """A request and its answer over loopback, 30 ms apart in real time, beat a
+    10 s virtual timeout: socket events count as activity."""
+    clock = FakeClock()
+
+    async def slow_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for _ in range(3):
+            data = await reader.readline()
+            await asyncio.get_running_loop().run_in_executor(None, time.sleep, 0.01)
+            writer.write(data)
+        writer.close()
+
+    server = await asyncio.start_server(slow_echo, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    timeout = asyncio.create_task(clock.sleep(10))
+    for n in range(3):
+        writer.write(b"%d\n" % n)
+        assert await reader.readline() == b"%d\n" % n
+    assert not timeout.done()
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    await timeout
+
+
+async def test_advance_by_hand_without_autojump() -> None:
+    clock = FakeClock(start=100, autojump=False)
+    task = asyncio.create_task(clock.sleep(5))
+    await asyncio.sleep(0.01)
+    assert not task.done()
+    assert clock.pending == [105]
+    clock.advance(4.9)
+    await asyncio.sleep(0)
+    assert not task.done()
+    clock.advance(0.1)
+    await task
+    assert clock.now() == 105
+    with pytest.raises(ValueError, match="does not go back"):
+        clock.advance(-1)
+
+
+async def test_a_cancelled_sleeper_is_forgotten() -> None:
+    clock = FakeClock()
+    task = asyncio.create_task(clock.sleep(10))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await clock.sleep(3)
+    assert clock.now() == 3
+    assert clock.pending == []
+
+
+async def test_zero_sleep_yields_once() -> None:
+    clock = FakeClock()
+    await clock.sleep(0)
+    assert clock.now() == 0
+    assert clock.sleeps == [0]
+
+
+async def test_deadline_on_the_fake_clock() -> None:
+    clock = FakeClock()
+    with pytest.raises(TimeoutError):
+        async with deadline(clock, 10):
+            await clock.sleep(11)
+    assert clock.now() == 10
+    async with deadline(clock, 10):
+        await clock.sleep(9)
+    async with deadline(clock, None):
+        await clock.sleep(100)
+
+
+async def test_deadline_lets_an_outer_cancel_through() -> None:
+    clock = FakeClock(autojump=False)
+
+    async def body() -> None:
+        async with deadline(clock, 10):
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(body())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_system_clock() -> None:
+    clock = SystemClock()
+    before = clock.now()
+    await clock.sleep(0.001)
+    assert clock.now() > before
+    assert repr(clock) == "SystemClock()"

@@ -1,0 +1,198 @@
+"""Tier 1: the decision table, pure (no event loop)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wsclient import Disconnect, DisconnectKind, Fail, HoldOff, Reconnect, ReconnectPolicy, Stop
+from wsclient.backoff import HOLD_OFF, IMMEDIATE, STANDARD, Exponential, Uniform
+from wsclient.policy import CLOSE_CODES, HANDSHAKE_STATUSES, KINDS
+
+POLICY = ReconnectPolicy.default()
+RESTART = Uniform(5.0, 30.0)
+
+# What DESIGN.md says, written out independently of the table in policy.py.
+EXPECTED_CODES: list[tuple[range, type, object]] = [
+    (range(0, 1000), Fail, None),
+    (range(1000, 1001), Stop, None),
+    (range(1001, 1002), Reconnect, STANDARD),
+    (range(1002, 1005), Fail, None),
+    (range(1005, 1007), Reconnect, STANDARD),
+    (range(1007, 1011), Fail, None),
+    (range(1011, 1012), Reconnect, STANDARD),
+    (range(1012, 1013), Reconnect, RESTART),
+    (range(1013, 1014), HoldOff, HOLD_OFF),
+    (range(1014, 1015), Reconnect, STANDARD),
+    (range(1015, 3000), Fail, None),
+    (range(3000, 5000), Reconnect, STANDARD),
+    (range(5000, 65536), Fail, None),
+]
+
+
+def _expected(code: int) -> tuple[type, object]:
+    for codes, kind, wait in EXPECTED_CODES:
+        if code in codes:
+            return kind, wait
+    raise AssertionError(code)
+
+
+@pytest.mark.parametrize("rule", CLOSE_CODES, ids=lambda r: f"{r.codes.start}-{r.codes.stop - 1}")
+def test_every_close_code_row_matches_the_design(rule: object) -> None:
+    codes = rule.codes  # type: ignore[attr-defined]
+    for code in {codes.start, codes.stop - 1, (codes.start + codes.stop) // 2}:
+        decision = POLICY.for_code(code)
+        kind, wait = _expected(code)
+        assert isinstance(decision, kind), code
+        if wait is not None:
+            assert decision.wait == wait  # type: ignore[union-attr]
+        assert decision.reason, f"row {code} has no reason"
+
+
+def test_every_row_cites_its_source() -> None:
+    for rule in (*CLOSE_CODES, *HANDSHAKE_STATUSES):
+        assert any(src in rule.decision.reason for src in ("RFC", "IANA")), rule
+
+
+def test_the_close_code_table_covers_0_to_65535_exactly_once() -> None:
+    covered = sorted(code for rule in CLOSE_CODES for code in rule.codes)
+    assert covered == list(range(65536))
+    statuses = sorted(code for rule in HANDSHAKE_STATUSES for code in rule.codes)
+    assert statuses == list(range(65536))
+
+
+@given(st.integers(min_value=0, max_value=65535))
+def test_every_close_code_gets_the_designed_decision(code: int) -> None:
+    decision = POLICY.decide(Disconnect(DisconnectKind.CLOSE, code))
+    assert isinstance(decision, _expected(code)[0])
+
+
+@given(st.integers(min_value=0, max_value=65535))
+def test_a_close_frame_from_the_wire_never_reconnects_on_an_invalid_code(code: int) -> None:
+    disconnect = Disconnect.from_close_frame(code)
+    decision = POLICY.decide(disconnect)
+    if code == 0:
+        assert disconnect.code == 1005
+        assert isinstance(decision, Reconnect)
+    elif disconnect.received_code is not None:
+        assert disconnect.code == 1002
+        assert disconnect.received_code == code
+        assert isinstance(decision, Fail)
+    else:
+        assert disconnect.code == code
+
+
+@given(st.sampled_from(list(DisconnectKind)), st.none() | st.integers(0, 65535))
+def test_every_disconnect_gets_a_decision(kind: DisconnectKind, number: int | None) -> None:
+    disconnect = Disconnect(kind, code=number, status=number)
+    assert isinstance(POLICY.decide(disconnect), Reconnect | HoldOff | Fail | Stop)
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (101, Fail),
+        (200, Fail),
+        (301, Fail),
+        (302, Fail),
+        (400, Fail),
+        (401, Fail),
+        (403, Fail),
+        (404, Fail),
+        (410, Fail),
+        (418, Fail),
+        (429, HoldOff),
+        (500, Reconnect),
+        (502, Reconnect),
+        (503, Reconnect),
+        (504, Reconnect),
+        (599, Reconnect),
+    ],
+)
+def test_handshake_statuses(status: int, expected: type) -> None:
+    decision = POLICY.decide(Disconnect(DisconnectKind.HANDSHAKE, status=status))
+    assert isinstance(decision, expected)
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected", "wait"),
+    [
+        (DisconnectKind.DNS, Reconnect, STANDARD),
+        (DisconnectKind.REFUSED, Reconnect, STANDARD),
+        (DisconnectKind.RESET, Reconnect, STANDARD),
+        (DisconnectKind.TIMEOUT, Reconnect, STANDARD),
+        (DisconnectKind.TLS, Fail, None),
+        (DisconnectKind.USER, Stop, None),
+        (DisconnectKind.FORCED, Reconnect, IMMEDIATE),
+        (DisconnectKind.LOST, Reconnect, STANDARD),
+        (DisconnectKind.HEARTBEAT, Reconnect, STANDARD),
+    ],
+)
+def test_transport_kinds(kind: DisconnectKind, expected: type, wait: object) -> None:
+    decision = POLICY.decide(Disconnect(kind))
+    assert isinstance(decision, expected)
+    if wait is not None:
+        assert decision.wait == wait  # type: ignore[union-attr]
+
+
+def test_locally_detected_protocol_errors_fail_with_their_code() -> None:
+    for code in (1002, 1007, 1009):
+        assert isinstance(POLICY.decide(Disconnect(DisconnectKind.PROTOCOL, code)), Fail)
+
+
+def test_with_rule_returns_a_new_policy_and_wins_over_older_rules() -> None:
+    custom = POLICY.with_rule(range(4000, 4100), Fail("app says: bad token"))
+    custom = custom.with_rule(4001, Stop("done"))
+    assert isinstance(custom.for_code(4000), Fail)
+    assert isinstance(custom.for_code(4001), Stop)
+    assert isinstance(custom.for_code(4100), Reconnect)
+    assert isinstance(POLICY.for_code(4000), Reconnect)  # unchanged
+    assert custom.rows().__next__().codes == range(4001, 4002)
+
+
+def test_a_rule_for_1006_applies_to_a_lost_transport() -> None:
+    custom = POLICY.with_rule(1006, Fail("no retries"))
+    assert isinstance(custom.decide(Disconnect(DisconnectKind.LOST, 1006)), Fail)
+    assert isinstance(custom.decide(Disconnect(DisconnectKind.HEARTBEAT)), Fail)
+
+
+def test_with_status_rule() -> None:
+    custom = POLICY.with_status_rule(401, Reconnect(Exponential(1, 2)))
+    assert isinstance(custom.decide(Disconnect(DisconnectKind.HANDSHAKE, status=401)), Reconnect)
+    assert isinstance(POLICY.for_status(401), Fail)
+
+
+def test_persistent_reconnects_on_1000_and_1001_but_a_user_close_still_stops() -> None:
+    persistent = ReconnectPolicy.persistent()
+    assert isinstance(persistent.for_code(1000), Reconnect)
+    assert isinstance(persistent.for_code(1001), Reconnect)
+    user = Disconnect(DisconnectKind.USER, 1000)
+    assert isinstance(persistent.decide(user), Stop)
+    assert isinstance(KINDS[DisconnectKind.USER], Stop)
+
+
+@pytest.mark.parametrize(
+    ("codes", "message"),
+    [
+        (-1, "within 0-65535"),
+        (65536, "within 0-65535"),
+        (range(10, 5), "non-empty"),
+        (range(0, 10, 2), "non-empty range"),
+        ("1000", "an int"),
+        (True, "an int"),
+    ],
+)
+def test_with_rule_rejects_bad_codes(codes: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        POLICY.with_rule(codes, Stop())  # type: ignore[arg-type]
+
+
+def test_with_rule_rejects_a_non_decision() -> None:
+    with pytest.raises(TypeError, match="decision must be"):
+        POLICY.with_rule(4000, "reconnect")  # type: ignore[arg-type]
+
+
+def test_repr_counts_added_rules() -> None:
+    assert "0 rule" in repr(POLICY)
+    assert "2 rule" in repr(POLICY.with_rule(4000, Stop()).with_status_rule(401, Stop()))

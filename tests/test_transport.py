@@ -1,0 +1,150 @@
+"""Transport normalization: aiohttp's pitfalls, each against a real socket,
+plus the exception mapping in one table."""
+
+from __future__ import annotations
+
+import ssl
+import zlib
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType
+from aiohttp.client_reqrep import ConnectionKey
+
+import wsclient
+from wsclient import DisconnectKind, FatalClose
+from wsclient.redact import Redactor
+from wsclient.testing import Close, CloseFrame, Drop, Raw, Send
+from wsclient.transport import from_exception, from_message, safe_headers
+
+from .conftest import Events, StartServer
+
+
+def _frame(first_byte: int, payload: bytes) -> bytes:
+    return bytes([first_byte, len(payload)]) + payload
+
+
+async def test_invalid_utf8_in_a_text_frame_fails_with_1007(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    server = await fault_server([[Send("ok"), Raw(_frame(0x81, b"\xff\xfe\xfd"))]])
+    async with wsclient.connect(server.url, **options) as conn:
+        assert (await conn.receive()).data == "ok"
+        with pytest.raises(FatalClose) as info:
+            await conn.receive()
+    assert info.value.code == 1007
+    assert server.connections == 1
+
+
+async def test_a_message_over_max_msg_size_fails_with_1009(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    server = await fault_server([[Send("x" * 2000)]])
+    async with wsclient.connect(server.url, max_msg_size=1000, **options) as conn:
+        with pytest.raises(FatalClose) as info:
+            await conn.receive()
+    assert info.value.code == 1009
+    assert server.connections == 1
+
+
+async def test_corrupt_compressed_data_is_a_protocol_error_not_a_lost_transport(
+    fault_server: StartServer, options: dict[str, Any], events: Events
+) -> None:
+    # FIN + RSV1 (compressed) + TEXT, with a deflate stream zlib cannot read.
+    server = await fault_server([[Send("ok"), Raw(_frame(0xC1, b"\xff\xff\xff\xff"))]])
+    async with wsclient.connect(server.url, compress=15, **options) as conn:
+        assert (await conn.receive()).data == "ok"
+        with pytest.raises(FatalClose) as info:
+            await conn.receive()
+    assert info.value.code == 1002
+    assert server.connections == 1
+    assert "error" in events.of(wsclient.Disconnected)[0].cause.detail
+
+
+async def test_a_tcp_eof_without_close_frame_is_1006_not_1000(
+    fault_server: StartServer, options: dict[str, Any], events: Events
+) -> None:
+    """aiohttp reports close code 1000 for a plain EOF; it is a lost transport."""
+    server = await fault_server([[Send("a"), Drop()], [Send("b"), Close(1000)]])
+    async with wsclient.connect(server.url, **options) as conn:
+        assert [m.data async for m in conn] == ["a", "b"]
+    first = events.of(wsclient.Disconnected)[0]
+    assert first.code == 1006
+    assert first.cause.kind is DisconnectKind.LOST
+    assert first.initiated_by is wsclient.Initiator.TRANSPORT
+
+
+async def test_a_close_frame_without_code_counts_as_1005(
+    fault_server: StartServer, options: dict[str, Any], events: Events
+) -> None:
+    server = await fault_server([[CloseFrame(None)], [Close(1000)]])
+    async with wsclient.connect(server.url, **options) as conn:
+        assert [m async for m in conn] == []
+    assert [e.code for e in events.of(wsclient.Disconnected)] == [1005, 1000]
+
+
+async def test_control_frames_never_reach_the_user(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    ping, pong = _frame(0x89, b"hi"), _frame(0x8A, b"")
+    server = await fault_server([[Raw(ping), Raw(pong), Send(b"\x01"), Send("t"), Close(1000)]])
+    async with wsclient.connect(server.url, **options) as conn:
+        got = [(m.type, m.data) async for m in conn]
+    assert got == [(WSMsgType.BINARY, b"\x01"), (WSMsgType.TEXT, "t")]
+    assert conn.stats.pongs == 1
+
+
+def test_from_message() -> None:
+    close = from_message(aiohttp.WSMessage(WSMsgType.CLOSE, 4001, "kicked"))
+    assert (close.kind, close.code, close.reason) == (DisconnectKind.CLOSE, 4001, "kicked")
+    error = from_message(
+        aiohttp.WSMessage(WSMsgType.ERROR, aiohttp.WebSocketError(1009, "big"), None)
+    )
+    assert (error.kind, error.code) == (DisconnectKind.PROTOCOL, 1009)
+    corrupt = from_message(aiohttp.WSMessage(WSMsgType.ERROR, zlib.error("bad"), None))
+    assert (corrupt.kind, corrupt.code) == (DisconnectKind.PROTOCOL, 1002)
+    lost = from_message(aiohttp.WSMessage(WSMsgType.CLOSED, None, None))
+    assert (lost.kind, lost.code) == (DisconnectKind.LOST, 1006)
+
+
+_KEY = ConnectionKey("h", 1, False, True, None, None, None)
+_REFUSED = aiohttp.ClientConnectorError(_KEY, ConnectionRefusedError(111, "refused"))
+_UNTRUSTED = aiohttp.ClientConnectorCertificateError(_KEY, ssl.SSLCertVerificationError("x"))
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (aiohttp.ClientConnectorDNSError(_KEY, OSError(-2, "Name not known")), DisconnectKind.DNS),
+        (_REFUSED, DisconnectKind.REFUSED),
+        (_UNTRUSTED, DisconnectKind.TLS),
+        (aiohttp.ClientSSLError(_KEY, ssl.SSLError("handshake")), DisconnectKind.TLS),
+        (aiohttp.ServerTimeoutError("slow"), DisconnectKind.TIMEOUT),
+        (TimeoutError(), DisconnectKind.TIMEOUT),
+        (aiohttp.ServerDisconnectedError(), DisconnectKind.RESET),
+        (aiohttp.ClientOSError(104, "reset by peer"), DisconnectKind.RESET),
+        (ConnectionResetError(104, "reset"), DisconnectKind.RESET),
+    ],
+)  # fmt: skip
+def test_exceptions_map_to_kinds(exc: BaseException, kind: DisconnectKind) -> None:
+    disconnect = from_exception(exc, Redactor())
+    assert disconnect is not None
+    assert disconnect.kind is kind
+    assert type(exc).__name__ in disconnect.detail
+
+
+def test_a_bug_is_not_mistaken_for_a_network_error() -> None:
+    assert from_exception(KeyError("oops"), Redactor()) is None
+
+
+def test_safe_headers_keep_retry_after_and_drop_cookies() -> None:
+    kept = safe_headers(
+        {
+            "Retry-After": "7",
+            "Set-Cookie": "session=abc",
+            "Location": "wss://h/p?token=abc",
+            "X-Secret": "s",
+        }
+    )
+    assert kept == {"Retry-After": "7", "Location": "wss://h/p?token=***"}

@@ -1,0 +1,71 @@
+"""wsclient: a resilient async WebSocket client on aiohttp and tenacity.
+
+Every way a connection ends becomes a ``Disconnect``; a ``ReconnectPolicy``
+turns it into a decision (reconnect, hold off, fail, stop), and a
+``Connection`` acts on it while the application iterates over messages.
+"""
+
+from .backoff import Doubling, Exponential, Uniform
+from .clock import Clock, SystemClock
+from .connection import Connection
+from .disconnect import Disconnect, DisconnectKind, Initiator
+from .errors import (
+    BufferFull,
+    ConnectionClosed,
+    ConnectionFailed,
+    FatalClose,
+    HandshakeRejected,
+    InvalidState,
+    RetriesExhausted,
+    WSClientError,
+)
+from .events import (
+    Connected,
+    ConnectFailed,
+    Disconnected,
+    Event,
+    GaveUp,
+    HoldingOff,
+    ReconnectScheduled,
+)
+from .policy import Decision, Fail, HoldOff, Reconnect, ReconnectPolicy, Stop
+from .session import Session, connect
+from .state import State
+from .stats import Stats
+
+__all__ = [
+    "BufferFull",
+    "Clock",
+    "ConnectFailed",
+    "Connected",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionFailed",
+    "Decision",
+    "Disconnect",
+    "DisconnectKind",
+    "Disconnected",
+    "Doubling",
+    "Event",
+    "Exponential",
+    "Fail",
+    "FatalClose",
+    "GaveUp",
+    "HandshakeRejected",
+    "HoldOff",
+    "HoldingOff",
+    "Initiator",
+    "InvalidState",
+    "Reconnect",
+    "ReconnectPolicy",
+    "ReconnectScheduled",
+    "RetriesExhausted",
+    "Session",
+    "State",
+    "Stats",
+    "Stop",
+    "SystemClock",
+    "Uniform",
+    "WSClientError",
+    "connect",
+]

@@ -1,0 +1,70 @@
+"""Time, injected: the only place wsclient reads the time or sleeps.
+
+Everything that waits takes a :class:`Clock`. The system clock is the
+default; ``wsclient.testing.FakeClock`` runs the same code in virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Protocol, runtime_checkable
+
+__all__ = ["Clock", "SystemClock", "deadline"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """A source of monotonic time and of sleeping."""
+
+    def now(self) -> float:
+        """Seconds on a monotonic scale (only differences mean anything)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Return after ``seconds`` have passed on this clock."""
+        ...
+
+
+class SystemClock:
+    """The real clock: ``time.monotonic`` and ``asyncio.sleep``."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+@asynccontextmanager
+async def deadline(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
+    """Like ``asyncio.timeout``, but counted on ``clock``: raises ``TimeoutError``
+    when the body takes longer than ``seconds`` (``None``: no limit)."""
+    task = asyncio.current_task()
+    if seconds is None or task is None:
+        yield
+        return
+    cancelling = task.cancelling()
+    fired = False
+
+    async def alarm() -> None:
+        nonlocal fired
+        await clock.sleep(seconds)
+        fired = True
+        task.cancel()
+
+    timer = asyncio.create_task(alarm(), name="wsclient-deadline")
+    try:
+        yield
+    except asyncio.CancelledError:
+        if fired and task.uncancel() <= cancelling:
+            raise TimeoutError(f"no answer within {seconds} s") from None
+        raise
+    finally:
+        timer.cancel()
+        await asyncio.wait({timer})

@@ -1,0 +1,132 @@
+"""What ended a connection: one :class:`Disconnect` for every way it can end.
+
+Pure: no I/O, no clock. ``wsclient.transport`` builds these from aiohttp's
+messages and exceptions; ``wsclient.policy`` turns each into a decision.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import ConnectionFailed, FatalClose, HandshakeRejected, WSClientError
+
+__all__ = ["Disconnect", "DisconnectKind", "Initiator", "is_valid_wire_code"]
+
+PROTOCOL_ERROR = 1002
+NO_STATUS = 1005
+ABNORMAL = 1006
+
+
+class DisconnectKind(enum.StrEnum):
+    """How a connection ended (or why an attempt to open one failed)."""
+
+    CLOSE = "close"
+    """The server sent a close frame; ``code`` is its effective close code."""
+    PROTOCOL = "protocol"
+    """We found a protocol violation in what the server sent (1002, 1007, 1009)."""
+    LOST = "lost"
+    """The transport went away without a close frame (1006)."""
+    HEARTBEAT = "heartbeat"
+    """No pong (nor anything else) came back in time after a ping (1006)."""
+    HANDSHAKE = "handshake"
+    """The server answered the upgrade request with ``status``."""
+    DNS = "dns"
+    REFUSED = "refused"
+    RESET = "reset"
+    TIMEOUT = "timeout"
+    TLS = "tls"
+    USER = "user"
+    """The application closed the connection (``close()``, leaving ``async with``)."""
+    FORCED = "forced"
+    """The application asked for a fresh connection (``reconnect()``)."""
+
+
+class Initiator(enum.StrEnum):
+    """Which side ended a connection, as reported in ``Disconnected`` events."""
+
+    SERVER = "server"
+    CLIENT = "client"
+    TRANSPORT = "transport"
+
+
+_INITIATORS = {
+    DisconnectKind.CLOSE: Initiator.SERVER,
+    DisconnectKind.HANDSHAKE: Initiator.SERVER,
+    DisconnectKind.PROTOCOL: Initiator.CLIENT,
+    DisconnectKind.HEARTBEAT: Initiator.CLIENT,
+    DisconnectKind.USER: Initiator.CLIENT,
+    DisconnectKind.FORCED: Initiator.CLIENT,
+}
+
+
+def is_valid_wire_code(code: int) -> bool:
+    """Whether a close code may appear in a close frame (RFC 6455 §7.4, IANA).
+
+    1004 is reserved, 1005, 1006 and 1015 are for reporting only, 1016-2999
+    are unassigned protocol codes, and nothing below 1000 or from 5000 on exists.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnect:
+    """One end of a connection, or one failed attempt to open it.
+
+    Attributes:
+        kind: How it ended.
+        code: The effective close code (1005 for a close frame without one,
+            1006 for a lost transport or missed pong, 1002 for a code that
+            must never be on the wire); ``None`` when no connection was open.
+        reason: The close reason the server gave.
+        received_code: The code as it was on the wire, kept when it was invalid.
+        status: The HTTP status of a rejected handshake.
+        headers: The response headers of a rejected handshake that are safe to keep.
+        detail: A redacted, human-readable account of the error, if any.
+    """
+
+    kind: DisconnectKind
+    code: int | None = None
+    reason: str = ""
+    received_code: int | None = None
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    detail: str = ""
+
+    @classmethod
+    def from_close_frame(cls, code: int, reason: str = "") -> Disconnect:
+        """The server's close frame; ``code`` 0 means the frame carried none."""
+        if code == 0:
+            return cls(DisconnectKind.CLOSE, NO_STATUS, reason)
+        if not is_valid_wire_code(code):
+            return cls(DisconnectKind.CLOSE, PROTOCOL_ERROR, reason, received_code=code)
+        return cls(DisconnectKind.CLOSE, code, reason)
+
+    @property
+    def initiated_by(self) -> Initiator:
+        """Which side ended the connection."""
+        return _INITIATORS.get(self.kind, Initiator.TRANSPORT)
+
+    def describe(self) -> str:
+        """A one-line, secret-free account for logs and error messages."""
+        parts = [str(self.kind)]
+        if self.code is not None:
+            parts.append(f"code {self.code}")
+        if self.received_code is not None:
+            parts.append(f"received {self.received_code}")
+        if self.status is not None:
+            parts.append(f"status {self.status}")
+        if self.reason:
+            parts.append(f"reason {self.reason!r}")
+        if self.detail:
+            parts.append(self.detail)
+        return ", ".join(parts)
+
+    def to_error(self) -> WSClientError:
+        """The exception a Fail decision on this disconnect raises."""
+        if self.kind is DisconnectKind.HANDSHAKE and self.status is not None:
+            return HandshakeRejected(self.status, self.headers)
+        if self.code is not None:
+            return FatalClose(self.code, self.reason, self.received_code)
+        return ConnectionFailed(str(self.kind), self.detail or self.describe())

@@ -1,0 +1,87 @@
+"""What a connection reports to ``on_event``: frozen, slotted dataclasses.
+
+Pure: no I/O. URLs in events are redacted; a ``Disconnect`` carries no secret.
+Every wait the client is about to take is announced with its ``delay``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .disconnect import Disconnect, Initiator
+from .policy import Decision
+
+__all__ = [
+    "ConnectFailed",
+    "Connected",
+    "Disconnected",
+    "Event",
+    "GaveUp",
+    "HoldingOff",
+    "ReconnectScheduled",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The opening handshake succeeded.
+
+    ``attempt`` counts the attempts of the current streak, this one included:
+    1 for a first try; after a drop, the drop itself was attempt 1.
+    """
+
+    url: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """An open connection ended.
+
+    ``code`` is the effective close code: 1005 for a close frame without one,
+    1006 for a lost transport or a missed pong.
+    """
+
+    code: int | None
+    reason: str
+    initiated_by: Initiator
+    cause: Disconnect
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectFailed:
+    """An attempt to open a connection failed before the handshake completed."""
+
+    url: str
+    attempt: int
+    cause: Disconnect
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectScheduled:
+    """The next attempt starts after ``delay`` seconds (announced for every wait)."""
+
+    attempt: int
+    delay: float
+    decision: Decision
+    cause: Disconnect
+
+
+@dataclass(frozen=True, slots=True)
+class HoldingOff:
+    """The policy holds off for ``delay`` seconds; ``resume()`` ends it early."""
+
+    delay: float
+    reason: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class GaveUp:
+    """The connection ended for good: a Fail decision or exhausted retries."""
+
+    attempts: int
+    cause: Disconnect
+
+
+Event = Connected | Disconnected | ConnectFailed | ReconnectScheduled | HoldingOff | GaveUp

@@ -1,0 +1,178 @@
+"""The options of a connection, with their defaults in one place, checked
+before any I/O: a bad value raises ``ValueError`` (or ``TypeError``) naming it.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl as _ssl
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from random import Random
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from tenacity.stop import stop_base
+from yarl import URL
+
+from .clock import Clock, SystemClock
+from .policy import ReconnectPolicy
+from .redact import redact_url
+
+if TYPE_CHECKING:
+    from .connection import Connection
+    from .events import Event
+
+__all__ = ["ConnectOptions", "Options", "parse_url"]
+
+OnConnect = Callable[["Connection"], Awaitable[None]]
+OnEvent = Callable[["Event"], object]
+StopStrategy = stop_base | Callable[[Any], bool]
+
+_SCHEMES = ("ws", "wss", "http", "https")
+
+
+class ConnectOptions(TypedDict, total=False):
+    """The keyword options of ``connect()``, ``Session()`` and ``Session.connect()``.
+
+    See :class:`Options` for what each one means.
+    """
+
+    policy: ReconnectPolicy
+    on_connect: OnConnect | None
+    on_event: OnEvent | None
+    heartbeat: float | None
+    pong_timeout: float
+    stable_after: float
+    stop: StopStrategy | None
+    buffer_size: int
+    max_queue: int
+    headers: Mapping[str, str] | None
+    clock: Clock
+    rng: Random
+    open_timeout: float | None
+    close_timeout: float
+    max_msg_size: int
+    compress: int
+    protocols: Sequence[str]
+    origin: str | None
+    ssl: _ssl.SSLContext | bool
+
+
+def _positive(
+    name: str, value: float | None, *, optional: bool = False, zero: bool = False
+) -> None:
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def _whole(name: str, value: int, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value!r}")
+
+
+def _callable(name: str, value: object) -> None:
+    if value is not None and not callable(value):
+        raise TypeError(f"{name} must be callable, got {type(value).__name__}")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Everything a connection can be told, with the defaults.
+
+    Attributes:
+        policy: Turns every disconnect into a decision.
+        on_connect: Awaited after every successful handshake, before buffered
+            sends flush and before messages are yielded (resubscribe here).
+        on_event: Called (or awaited) with every lifecycle event.
+        heartbeat: Seconds of silence before a ping; ``None`` turns pings off.
+        pong_timeout: Seconds to wait for a pong before the transport counts
+            as lost (1006).
+        stable_after: Seconds a connection must stay up before the attempt
+            count (and with it the backoff curve) starts over.
+        stop: A tenacity stop; ``None`` never gives up on a retryable decision.
+        buffer_size: How many sends the outbox holds while reconnecting.
+        max_queue: How many received messages wait for the consumer before
+            reading pauses (backpressure).
+        headers: Extra handshake headers (``Authorization`` is never logged).
+        clock: The source of time; ``wsclient.testing.FakeClock`` in tests.
+        rng: The randomness of every jitter.
+        open_timeout: Seconds the opening handshake may take.
+        close_timeout: Seconds to wait for the server's close frame on ``close()``.
+        max_msg_size: The largest message accepted, in bytes (1009 beyond).
+        compress: permessage-deflate window bits (9-15), 0 for none.
+        protocols: Subprotocols to offer.
+        origin: The ``Origin`` header.
+        ssl: An ``SSLContext``, or ``True`` for default verification.
+    """
+
+    policy: ReconnectPolicy = field(default_factory=ReconnectPolicy.default)
+    on_connect: OnConnect | None = None
+    on_event: OnEvent | None = None
+    heartbeat: float | None = 20.0
+    pong_timeout: float = 10.0
+    stable_after: float = 30.0
+    stop: StopStrategy | None = None
+    buffer_size: int = 1024
+    max_queue: int = 1024
+    headers: Mapping[str, str] | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    rng: Random = field(default_factory=Random)
+    open_timeout: float | None = 10.0
+    close_timeout: float = 10.0
+    max_msg_size: int = 4 * 1024 * 1024
+    compress: int = 0
+    protocols: Sequence[str] = ()
+    origin: str | None = None
+    ssl: _ssl.SSLContext | bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.policy, ReconnectPolicy):
+            raise TypeError(f"policy must be a ReconnectPolicy, got {type(self.policy).__name__}")
+        _callable("on_connect", self.on_connect)
+        _callable("on_event", self.on_event)
+        _callable("stop", self.stop)
+        _positive("heartbeat", self.heartbeat, optional=True)
+        _positive("pong_timeout", self.pong_timeout)
+        _positive("stable_after", self.stable_after, zero=True)
+        _positive("open_timeout", self.open_timeout, optional=True)
+        _positive("close_timeout", self.close_timeout)
+        _whole("buffer_size", self.buffer_size, 0)
+        _whole("max_queue", self.max_queue, 1)
+        _whole("max_msg_size", self.max_msg_size, 0)
+        _whole("compress", self.compress, 0)
+        if self.compress and not 9 <= self.compress <= 15:
+            raise ValueError(f"compress must be 0 or 9-15 (window bits), got {self.compress}")
+        if not isinstance(self.clock, Clock):
+            raise TypeError("clock must have now() and an async sleep()")
+        if not isinstance(self.rng, Random):
+            raise TypeError(f"rng must be a random.Random, got {type(self.rng).__name__}")
+        if not isinstance(self.ssl, bool | _ssl.SSLContext):
+            raise TypeError(f"ssl must be a bool or an SSLContext, got {type(self.ssl).__name__}")
+        if self.headers is not None:
+            for name, value in self.headers.items():
+                if not isinstance(name, str) or not isinstance(value, str):
+                    raise TypeError(f"headers must map str to str; the header {name!r} does not")
+        if isinstance(self.protocols, str):
+            raise TypeError("protocols must be a sequence of str, not one str")
+
+
+def parse_url(url: str | URL) -> URL:
+    """``url`` as a ``URL`` after checking that a WebSocket can be opened on it."""
+    if not isinstance(url, str | URL):
+        raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
+    parsed = URL(url)
+    if parsed.scheme not in _SCHEMES:
+        raise ValueError(
+            f"url {redact_url(parsed)!r}: scheme {parsed.scheme!r} is not one of "
+            + ", ".join(_SCHEMES)
+        )
+    if not parsed.host:
+        raise ValueError(f"url {redact_url(parsed)!r} has no host")
+    return parsed

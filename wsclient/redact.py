@@ -1,0 +1,79 @@
+"""Keep secrets out of logs, reprs, events and error messages.
+
+A URL is shown with its password and every query value replaced by ``***``
+(a query value is where tokens live: ``?token=...``, ``?api_key=...``). Header
+values of ``Authorization``-like headers are secrets too. :class:`Redactor`
+remembers the secrets of one connection and scrubs them from any text that
+came from aiohttp or the network before the text is kept anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
+
+from yarl import URL
+
+__all__ = ["MASK", "Redactor", "is_secret_header", "redact_url"]
+
+MASK = "***"
+# A secret shorter than this would scrub innocent text ("1", "ab"); such a
+# value is still masked wherever a URL is shown, by redact_url.
+_MIN_SECRET = 4
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth", "signature")
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether a header's value must never be shown."""
+    lower = name.lower()
+    return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS)
+
+
+def redact_url(url: URL) -> str:
+    """``url`` as text with the password and all query values masked."""
+    if url.password is not None:
+        url = url.with_password(MASK)
+    if url.query_string:
+        url = url.with_query([(key, MASK) for key in url.query])
+    return str(url)
+
+
+class Redactor:
+    """Scrubs a connection's secrets out of arbitrary text."""
+
+    __slots__ = ("_secrets",)
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: tuple[str, ...] = ()
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Remember more secrets (longest first, so a token inside a header
+        value is masked whole)."""
+        found = set(self._secrets)
+        found.update(s for s in secrets if len(s) >= _MIN_SECRET)
+        self._secrets = tuple(sorted(found, key=len, reverse=True))
+
+    def add_url(self, url: URL) -> None:
+        """Remember the password and query values of ``url``, as given and as
+        percent-encoded (a text may show either)."""
+        values = [url.password or "", url.raw_password or "", *url.query.values()]
+        values.extend(part.partition("=")[2] for part in url.raw_query_string.split("&"))
+        self.add([*values, *(quote(v, safe="") for v in values), *map(quote_plus, values)])
+
+    def add_headers(self, headers: Mapping[str, str]) -> None:
+        """Remember the values of secret headers, and the credentials in them."""
+        values: list[str] = []
+        for name, value in headers.items():
+            if is_secret_header(name):
+                values.append(value)
+                values.extend(value.split()[1:])  # "Bearer <token>"
+        self.add(values)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every remembered secret masked."""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text

@@ -1,0 +1,155 @@
+"""Virtual time for tests, in the manner of trio's ``MockClock(autojump)``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["FakeClock"]
+
+
+class _Activity:
+    """When an event loop last did anything: socket events, ready callbacks,
+    or work in its executor (a DNS lookup). One per loop, shared by clocks.
+
+    It wraps the loop's selector and ``run_in_executor`` (asyncio's own
+    loops); on a loop without a selector it only sees ready callbacks.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.last = time.monotonic()
+        self.jobs = 0
+        self._ready: Any = getattr(loop, "_ready", ())
+        selector = getattr(loop, "_selector", None)
+        if selector is not None:
+            select = selector.select
+
+            def watched_select(timeout: float | None = None) -> Any:
+                if self._ready:
+                    self.last = time.monotonic()
+                events = select(timeout)
+                if events:
+                    self.last = time.monotonic()
+                return events
+
+            selector.select = watched_select
+        run_in_executor = loop.run_in_executor
+
+        def watched_run_in_executor(executor: Any, func: Callable[..., Any], *args: Any) -> Any:
+            future = run_in_executor(executor, func, *args)
+            self.jobs += 1
+            future.add_done_callback(self._job_done)
+            return future
+
+        loop.run_in_executor = watched_run_in_executor  # type: ignore[method-assign, assignment]
+
+    def _job_done(self, _: object) -> None:
+        self.jobs -= 1
+        self.last = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds the loop has had nothing to do (0 if it has something now)."""
+        if self.jobs or self._ready:
+            return 0.0
+        return time.monotonic() - self.last
+
+    @classmethod
+    def of(cls, loop: asyncio.AbstractEventLoop) -> _Activity:
+        activity = getattr(loop, "_wsclient_activity", None)
+        if not isinstance(activity, cls):
+            activity = cls(loop)
+            loop._wsclient_activity = activity  # type: ignore[attr-defined]
+        return activity
+
+
+class FakeClock:
+    """A clock whose time only moves when a test, or an idle event loop, moves it.
+
+    A sleeper wakes when virtual time reaches its deadline. With ``autojump``
+    on, once the event loop has had nothing to do for ``idle`` seconds of real
+    time (no socket event, no ready callback, no executor job), virtual time
+    jumps to the earliest pending deadline: concurrent timers (a backoff, a
+    hold-off, a heartbeat) fire in the same order as in real time, only
+    without the waiting. :meth:`advance` moves time by hand.
+
+    A test that polls with real ``asyncio.sleep`` keeps the loop busy and
+    virtual time still: wait on an event instead.
+
+    Attributes:
+        sleeps: Every delay ever requested, in order.
+    """
+
+    def __init__(self, start: float = 0.0, *, autojump: bool = True, idle: float = 0.001) -> None:
+        if not idle >= 0:
+            raise ValueError(f"idle must be >= 0, got {idle!r}")
+        self._now = start
+        self._autojump = autojump
+        self._idle = idle
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._check: asyncio.TimerHandle | None = None
+        self.sleeps: list[float] = []
+        if autojump:
+            with contextlib.suppress(RuntimeError):  # watch the running loop from now on
+                _Activity.of(asyncio.get_running_loop())
+
+    def now(self) -> float:
+        """The virtual time."""
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        """Return when virtual time has advanced by ``seconds``."""
+        self.sleeps.append(seconds)
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), waiter))
+        if self._autojump and self._check is None:
+            self._arm(loop, _Activity.of(loop), self._idle)
+        await waiter
+
+    @property
+    def pending(self) -> list[float]:
+        """The deadlines of the sleepers still waiting, earliest first."""
+        return sorted(when for when, _, waiter in self._sleepers if not waiter.done())
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward by ``seconds`` and wake who is due."""
+        if seconds < 0:
+            raise ValueError(f"time does not go back: advance({seconds!r})")
+        self._now += seconds
+        self._wake_due()
+
+    def _wake_due(self) -> None:
+        sleepers = self._sleepers
+        while sleepers and (sleepers[0][0] <= self._now or sleepers[0][2].done()):
+            waiter = heapq.heappop(sleepers)[2]
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, activity: _Activity, delay: float) -> None:
+        self._check = loop.call_later(delay, self._look, loop, activity)
+
+    def _look(self, loop: asyncio.AbstractEventLoop, activity: _Activity) -> None:
+        self._check = None
+        self._wake_due()  # also drops cancelled sleepers from the top
+        if not self._sleepers:
+            return
+        quiet = activity.quiet_for()
+        if quiet < self._idle:
+            self._arm(loop, activity, self._idle - quiet)
+            return
+        self._now = max(self._now, self._sleepers[0][0])
+        self._wake_due()
+        if self._sleepers:
+            self._arm(loop, activity, self._idle)
+
+    def __repr__(self) -> str:
+        return f"<FakeClock now={self._now:.3f} pending={len(self.pending)}>"

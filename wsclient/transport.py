@@ -1,0 +1,140 @@
+"""The one place that speaks aiohttp: opening a WebSocket, and turning what
+aiohttp reports (CLOSE / CLOSED / ERROR messages, exceptions) into exactly one
+:class:`~wsclient.disconnect.Disconnect`.
+
+Known pitfalls handled here, each with a loopback test:
+
+- a close frame without a code arrives as ``msg.data == 0``: it is 1005;
+- aiohttp lets 1006 and codes >= 5000 through from the wire: they are
+  protocol errors (1002, with the received code kept);
+- a bad frame detected locally carries its code in ``WebSocketError``
+  (1002, 1007 invalid UTF-8, 1009 too big);
+- a corrupt compressed stream raises ``zlib.error``, which aiohttp reports
+  as 1006: it is a protocol error, never a lost transport to retry forever;
+- a TCP EOF without a close frame makes aiohttp report close code 1000:
+  it is a lost transport, 1006.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Mapping
+
+import aiohttp
+from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
+from yarl import URL
+
+from .disconnect import Disconnect, DisconnectKind
+from .options import Options
+from .redact import Redactor, redact_url
+
+__all__ = ["discard", "from_exception", "from_message", "open_websocket", "safe_headers"]
+
+_Kind = DisconnectKind
+PROTOCOL_ERROR = 1002
+ABNORMAL = 1006
+# Response headers of a rejected handshake worth keeping; never cookies.
+_SAFE_HEADERS = (
+    "Retry-After",
+    "Date",
+    "Server",
+    "Content-Type",
+    "Content-Length",
+    "WWW-Authenticate",
+    "Location",
+    "Via",
+    "Sec-WebSocket-Version",
+)
+
+
+async def open_websocket(
+    client: aiohttp.ClientSession,
+    url: URL,
+    options: Options,
+    headers: Mapping[str, str] | None,
+) -> ClientWebSocketResponse:
+    """Perform the opening handshake; aiohttp's exceptions propagate.
+
+    aiohttp's own heartbeat is off: wsclient pings on the injected clock and
+    needs to see pongs, so ``autoping`` is off too and pings are answered by
+    the reader.
+    """
+    return await client.ws_connect(
+        url,
+        headers=headers,
+        protocols=tuple(options.protocols),
+        origin=options.origin,
+        ssl=options.ssl,
+        heartbeat=None,
+        autoping=False,
+        autoclose=True,
+        max_msg_size=options.max_msg_size,
+        compress=options.compress,
+        timeout=aiohttp.ClientWSTimeout(ws_close=options.close_timeout),
+    )
+
+
+def from_message(msg: WSMessage) -> Disconnect:
+    """The Disconnect a CLOSE, CLOSED, CLOSING or ERROR message stands for."""
+    if msg.type is WSMsgType.CLOSE:
+        return Disconnect.from_close_frame(msg.data, msg.extra or "")
+    if msg.type is WSMsgType.ERROR:
+        exc = msg.data
+        if isinstance(exc, aiohttp.WebSocketError):
+            return Disconnect(_Kind.PROTOCOL, int(exc.code), detail=str(exc))
+        # Anything else the frame parser raised (zlib.error for a corrupt
+        # compressed stream): the server's bytes are broken, not the network.
+        return Disconnect(_Kind.PROTOCOL, PROTOCOL_ERROR, detail=f"{type(exc).__name__}: {exc}")
+    return Disconnect(_Kind.LOST, ABNORMAL, detail="connection lost without a close frame")
+
+
+def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The response headers worth keeping, with a ``Location`` URL redacted."""
+    kept: dict[str, str] = {}
+    for name in _SAFE_HEADERS:
+        value = headers.get(name) if headers is not None else None
+        if value is not None:
+            kept[name] = redact_url(URL(value)) if name == "Location" else value
+    return kept
+
+
+def from_exception(exc: BaseException, redactor: Redactor) -> Disconnect | None:
+    """The Disconnect a failed opening handshake stands for; ``None`` for an
+    exception that is not about the network (a bug, to be raised)."""
+    detail = redactor.scrub(f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, aiohttp.WSServerHandshakeError):
+        headers = safe_headers(exc.headers)
+        return Disconnect(_Kind.HANDSHAKE, status=exc.status, headers=headers, detail=detail)
+    kind = _kind_of(exc)
+    return None if kind is None else Disconnect(kind, detail=detail)
+
+
+def _kind_of(exc: BaseException) -> DisconnectKind | None:
+    # Order matters: the certificate and DNS errors are connector errors too.
+    if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
+        return _Kind.TLS
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return _Kind.DNS
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return _Kind.TIMEOUT
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return _Kind.REFUSED
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        return _Kind.RESET
+    return None
+
+
+def discard(ws: ClientWebSocketResponse) -> None:
+    """Drop the TCP connection at once, without a closing handshake, and hand
+    it back to aiohttp; a reader blocked in ``receive()`` then gets CLOSED.
+
+    For a peer that stopped answering: a graceful close would wait on it.
+    aiohttp has no public abort, so this reaches for the response behind the
+    WebSocket (aiohttp's own heartbeat does the same).
+    """
+    response = ws._response
+    connection = response.connection
+    if connection is not None and connection.transport is not None:
+        connection.transport.abort()
+    response.close()
