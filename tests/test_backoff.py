@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from tenacity import AsyncRetrying, RetryCallState
+from tenacity import AsyncRetrying, RetryCallState, wait_exponential, wait_fixed
 
 from wsclient.backoff import DecisionWait, Doubling, Exponential, Uniform, WaitStrategy
 
@@ -64,6 +64,14 @@ def test_hold_off_doubles_on_repeats_up_to_ten_minutes() -> None:
 def test_bad_parameters_are_refused(build: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()  # type: ignore[operator]
+
+
+def test_a_tenacity_wait_is_called_with_the_retry_state() -> None:
+    state = RetryCallState(AsyncRetrying(), None, (), {})
+    state.attempt_number = 3
+    wait = DecisionWait(Midpoint(), lambda _: wait_exponential(multiplier=1))
+    assert wait(state) == 4.0
+    assert DecisionWait(Midpoint(), lambda _: wait_fixed(2))(state) == 2.0
 
 
 def test_decision_wait_counts_repeats_per_strategy() -> None:

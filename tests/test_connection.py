@@ -74,6 +74,16 @@ async def test_on_connect_runs_before_messages_are_yielded_and_may_receive(
     assert server.received[0] == ['{"op": "identify"}']
 
 
+async def test_a_plain_function_may_be_on_connect(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    server = await fault_server([[Send("a"), Hold(seconds=1), Close(1000)]])
+    seen: list[wsclient.Connection] = []
+    async with wsclient.connect(server.url, on_connect=seen.append, **options) as conn:
+        assert [m.data async for m in conn] == ["a"]
+    assert seen == [conn]
+
+
 async def test_on_connect_raising_fails_the_connection_with_its_error(
     fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:

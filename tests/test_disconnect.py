@@ -40,6 +40,12 @@ def test_wire_codes(code: int, valid: bool) -> None:
     assert is_valid_wire_code(code) is valid
 
 
+def test_a_plain_disconnect_is_a_close_frame_and_one_with_a_status_a_handshake() -> None:
+    assert Disconnect(1012, "restart").kind is DisconnectKind.CLOSE
+    assert Disconnect(status=401).kind is DisconnectKind.HANDSHAKE
+    assert Disconnect(kind=DisconnectKind.DNS).kind is DisconnectKind.DNS
+
+
 def test_close_frame_without_a_code_is_1005() -> None:
     d = Disconnect.from_close_frame(0)
     assert (d.kind, d.code, d.received_code) == (DisconnectKind.CLOSE, 1005, None)
@@ -55,23 +61,27 @@ def test_an_invalid_code_on_the_wire_is_a_protocol_error_keeping_the_code() -> N
 
 
 def test_errors_by_kind() -> None:
-    rejected = Disconnect(DisconnectKind.HANDSHAKE, status=403, headers={"Server": "x"}).to_error()
+    rejected = Disconnect(
+        status=403, headers={"Server": "x"}, kind=DisconnectKind.HANDSHAKE
+    ).to_error()
     assert isinstance(rejected, HandshakeRejected)
     assert (rejected.status, rejected.headers) == (403, {"Server": "x"})
-    tls = Disconnect(DisconnectKind.TLS, detail="certificate verify failed").to_error()
+    tls = Disconnect(detail="certificate verify failed", kind=DisconnectKind.TLS).to_error()
     assert isinstance(tls, ConnectionFailed)
     assert tls.kind == "tls"
     assert "certificate verify failed" in str(tls)
-    assert isinstance(Disconnect(DisconnectKind.PROTOCOL, 1009).to_error(), FatalClose)
+    assert isinstance(Disconnect(1009, kind=DisconnectKind.PROTOCOL).to_error(), FatalClose)
 
 
 def test_initiated_by() -> None:
-    assert Disconnect(DisconnectKind.CLOSE, 1000).initiated_by is Initiator.SERVER
-    assert Disconnect(DisconnectKind.HEARTBEAT, 1006).initiated_by is Initiator.CLIENT
-    assert Disconnect(DisconnectKind.LOST, 1006).initiated_by is Initiator.TRANSPORT
+    assert Disconnect(1000, kind=DisconnectKind.CLOSE).initiated_by is Initiator.SERVER
+    assert Disconnect(1006, kind=DisconnectKind.HEARTBEAT).initiated_by is Initiator.CLIENT
+    assert Disconnect(1006, kind=DisconnectKind.LOST).initiated_by is Initiator.TRANSPORT
 
 
 def test_describe() -> None:
-    d = Disconnect(DisconnectKind.CLOSE, 1002, "x", received_code=1006)
+    d = Disconnect(1002, "x", received_code=1006, kind=DisconnectKind.CLOSE)
     assert d.describe() == "close, code 1002, received 1006, reason 'x'"
-    assert Disconnect(DisconnectKind.HANDSHAKE, status=429).describe() == "handshake, status 429"
+    assert (
+        Disconnect(status=429, kind=DisconnectKind.HANDSHAKE).describe() == "handshake, status 429"
+    )

@@ -64,7 +64,7 @@ def test_the_close_code_table_covers_0_to_65535_exactly_once() -> None:
 
 @given(st.integers(min_value=0, max_value=65535))
 def test_every_close_code_gets_the_designed_decision(code: int) -> None:
-    decision = POLICY.decide(Disconnect(DisconnectKind.CLOSE, code))
+    decision = POLICY.decide(Disconnect(code, kind=DisconnectKind.CLOSE))
     assert isinstance(decision, _expected(code)[0])
 
 
@@ -85,7 +85,7 @@ def test_a_close_frame_from_the_wire_never_reconnects_on_an_invalid_code(code: i
 
 @given(st.sampled_from(list(DisconnectKind)), st.none() | st.integers(0, 65535))
 def test_every_disconnect_gets_a_decision(kind: DisconnectKind, number: int | None) -> None:
-    disconnect = Disconnect(kind, code=number, status=number)
+    disconnect = Disconnect(code=number, status=number, kind=kind)
     assert isinstance(POLICY.decide(disconnect), Reconnect | HoldOff | Fail | Stop)
 
 
@@ -111,7 +111,7 @@ def test_every_disconnect_gets_a_decision(kind: DisconnectKind, number: int | No
     ],
 )
 def test_handshake_statuses(status: int, expected: type) -> None:
-    decision = POLICY.decide(Disconnect(DisconnectKind.HANDSHAKE, status=status))
+    decision = POLICY.decide(Disconnect(status=status, kind=DisconnectKind.HANDSHAKE))
     assert isinstance(decision, expected)
 
 
@@ -130,7 +130,7 @@ def test_handshake_statuses(status: int, expected: type) -> None:
     ],
 )
 def test_transport_kinds(kind: DisconnectKind, expected: type, wait: object) -> None:
-    decision = POLICY.decide(Disconnect(kind))
+    decision = POLICY.decide(Disconnect(kind=kind))
     assert isinstance(decision, expected)
     if wait is not None:
         assert decision.wait == wait  # type: ignore[union-attr]
@@ -138,7 +138,7 @@ def test_transport_kinds(kind: DisconnectKind, expected: type, wait: object) -> 
 
 def test_locally_detected_protocol_errors_fail_with_their_code() -> None:
     for code in (1002, 1007, 1009):
-        assert isinstance(POLICY.decide(Disconnect(DisconnectKind.PROTOCOL, code)), Fail)
+        assert isinstance(POLICY.decide(Disconnect(code, kind=DisconnectKind.PROTOCOL)), Fail)
 
 
 def test_with_rule_returns_a_new_policy_and_wins_over_older_rules() -> None:
@@ -153,13 +153,15 @@ def test_with_rule_returns_a_new_policy_and_wins_over_older_rules() -> None:
 
 def test_a_rule_for_1006_applies_to_a_lost_transport() -> None:
     custom = POLICY.with_rule(1006, Fail("no retries"))
-    assert isinstance(custom.decide(Disconnect(DisconnectKind.LOST, 1006)), Fail)
-    assert isinstance(custom.decide(Disconnect(DisconnectKind.HEARTBEAT)), Fail)
+    assert isinstance(custom.decide(Disconnect(1006, kind=DisconnectKind.LOST)), Fail)
+    assert isinstance(custom.decide(Disconnect(kind=DisconnectKind.HEARTBEAT)), Fail)
 
 
 def test_with_status_rule() -> None:
     custom = POLICY.with_status_rule(401, Reconnect(Exponential(1, 2)))
-    assert isinstance(custom.decide(Disconnect(DisconnectKind.HANDSHAKE, status=401)), Reconnect)
+    assert isinstance(
+        custom.decide(Disconnect(status=401, kind=DisconnectKind.HANDSHAKE)), Reconnect
+    )
     assert isinstance(POLICY.for_status(401), Fail)
 
 
@@ -167,7 +169,7 @@ def test_persistent_reconnects_on_1000_and_1001_but_a_user_close_still_stops() -
     persistent = ReconnectPolicy.persistent()
     assert isinstance(persistent.for_code(1000), Reconnect)
     assert isinstance(persistent.for_code(1001), Reconnect)
-    user = Disconnect(DisconnectKind.USER, 1000)
+    user = Disconnect(1000, kind=DisconnectKind.USER)
     assert isinstance(persistent.decide(user), Stop)
     assert isinstance(KINDS[DisconnectKind.USER], Stop)
 

@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from tenacity import stop_after_attempt
+from tenacity import stop_after_attempt, wait_fixed
 
 import wsclient
 from wsclient import HoldOff, Reconnect, ReconnectPolicy, RetriesExhausted, Uniform
@@ -177,6 +177,16 @@ async def test_a_user_rule_changes_the_decision(
             await conn.receive()
     assert info.value.code == 4001
     assert [e.delay for e in events.of(wsclient.ReconnectScheduled)] == [1]
+
+
+async def test_a_decision_may_carry_a_tenacity_wait(
+    fault_server: StartServer, options: dict[str, Any], events: Events
+) -> None:
+    policy = ReconnectPolicy.default().with_rule(4000, Reconnect(wait_fixed(7)))
+    server = await fault_server([[Close(4000)], [Close(1000)]])
+    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+        assert [m async for m in conn] == []
+    assert [e.delay for e in events.of(wsclient.ReconnectScheduled)] == [7]
 
 
 async def test_persistent_policy_reconnects_after_1000(

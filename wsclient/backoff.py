@@ -4,7 +4,9 @@ Pure: no I/O, no clock, no global randomness. A strategy turns "the n-th
 time in a row this strategy is used" and an injected ``random.Random`` into a
 delay; :class:`DecisionWait` is the tenacity wait that asks the failed
 attempt's decision for its strategy. Counting repeats per strategy is what
-keeps a 1012 restart (``Uniform``) from feeding the exponential curve.
+keeps a 1012 restart (``Uniform``) from feeding the exponential curve. A
+decision may also carry any tenacity wait (``wait_fixed(2)``); it is called
+with tenacity's retry state.
 """
 
 from __future__ import annotations
@@ -117,12 +119,16 @@ class DecisionWait(wait_base):
     instance serves one streak: a fresh one starts the curves over.
     """
 
-    def __init__(self, rng: Random, strategy_of: Callable[[RetryCallState], WaitStrategy]) -> None:
+    def __init__(
+        self, rng: Random, strategy_of: Callable[[RetryCallState], WaitStrategy | wait_base]
+    ) -> None:
         self._rng = rng
         self._strategy_of = strategy_of
         self._repeats: Counter[WaitStrategy] = Counter()
 
     def __call__(self, retry_state: RetryCallState) -> float:
         strategy = self._strategy_of(retry_state)
+        if isinstance(strategy, wait_base):
+            return float(strategy(retry_state))
         self._repeats[strategy] += 1
         return strategy.delay(self._repeats[strategy], self._rng)

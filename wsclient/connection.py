@@ -31,6 +31,7 @@ import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception
 from tenacity.stop import stop_never
+from tenacity.wait import wait_base
 from yarl import URL
 
 from . import transport
@@ -105,7 +106,7 @@ def _retry_of(retry_state: RetryCallState) -> _Retry:
     return exc
 
 
-def _strategy_of(retry_state: RetryCallState) -> WaitStrategy:
+def _strategy_of(retry_state: RetryCallState) -> WaitStrategy | wait_base:
     decision = _retry_of(retry_state).decision
     assert not isinstance(decision, Fail | Stop)
     return decision.wait
@@ -284,7 +285,7 @@ class Connection:
         _check_close(code, reason)
         supervisor = self._supervisor
         if self._closing is None and not self._done:
-            self._closing = Disconnect(DisconnectKind.USER, code, reason)
+            self._closing = Disconnect(code, reason, kind=DisconnectKind.USER)
             ws = self._ws
             if supervisor is None:
                 self._finish(None)
@@ -304,7 +305,7 @@ class Connection:
             raise InvalidState(f"cannot reconnect {self!r}")
         ws = self._ws
         if ws is not None and self._ending is None and not ws.closed:
-            forced = Disconnect(DisconnectKind.FORCED, 1000, "reconnect requested")
+            forced = Disconnect(1000, "reconnect requested", kind=DisconnectKind.FORCED)
             await self._close_socket(ws, forced)
         else:
             self._skip_wait()
@@ -456,7 +457,7 @@ class Connection:
                 self._resume_reader()
                 if in_hook:
                     self._end_socket(
-                        ws, Disconnect(DisconnectKind.LOST, 1006, detail="send failed")
+                        ws, Disconnect(1006, detail="send failed", kind=DisconnectKind.LOST)
                     )
                     raise ConnectionClosed("the connection dropped during on_connect") from None
             else:
@@ -535,16 +536,20 @@ class Connection:
         try:
             async with deadline(self._clock, self._options.open_timeout):
                 if self._options.on_connect is not None:
-                    await self._options.on_connect(self)
+                    result = self._options.on_connect(self)
+                    if inspect.isawaitable(result):
+                        await result
                 await self._flush(ws)
         except TimeoutError:
-            self._end_socket(ws, Disconnect(DisconnectKind.TIMEOUT, detail="on_connect timed out"))
+            self._end_socket(
+                ws, Disconnect(detail="on_connect timed out", kind=DisconnectKind.TIMEOUT)
+            )
             return
         except Exception as exc:
             if self._ending is None:  # the socket is fine: on_connect itself failed
                 self._hook_error = exc
                 self._end_socket(
-                    ws, Disconnect(DisconnectKind.USER, 1011, detail="on_connect raised")
+                    ws, Disconnect(1011, detail="on_connect raised", kind=DisconnectKind.USER)
                 )
             return
         if self._ws is not ws:
@@ -582,7 +587,7 @@ class Connection:
                 self._pong = None
             if self._liveness() == seen:
                 lost = Disconnect(
-                    DisconnectKind.HEARTBEAT, 1006, detail=f"no pong within {timeout} s"
+                    1006, detail=f"no pong within {timeout} s", kind=DisconnectKind.HEARTBEAT
                 )
                 self._end_socket(ws, lost)
                 return

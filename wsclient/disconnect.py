@@ -74,34 +74,42 @@ def is_valid_wire_code(code: int) -> bool:
 class Disconnect:
     """One end of a connection, or one failed attempt to open it.
 
+    ``Disconnect(1012, "restart")`` is a close frame from the server;
+    ``Disconnect(status=429)`` a rejected handshake; other kinds are named.
+
     Attributes:
-        kind: How it ended.
         code: The effective close code (1005 for a close frame without one,
             1006 for a lost transport or missed pong, 1002 for a code that
             must never be on the wire); ``None`` when no connection was open.
         reason: The close reason the server gave.
+        kind: How it ended.
         received_code: The code as it was on the wire, kept when it was invalid.
         status: The HTTP status of a rejected handshake.
         headers: The response headers of a rejected handshake that are safe to keep.
         detail: A redacted, human-readable account of the error, if any.
     """
 
-    kind: DisconnectKind
     code: int | None = None
     reason: str = ""
+    kind: DisconnectKind = DisconnectKind.CLOSE
     received_code: int | None = None
     status: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        # Disconnect(status=401) is a rejected handshake, not a close frame.
+        if self.kind is DisconnectKind.CLOSE and self.code is None and self.status is not None:
+            object.__setattr__(self, "kind", DisconnectKind.HANDSHAKE)
+
     @classmethod
     def from_close_frame(cls, code: int, reason: str = "") -> Disconnect:
         """The server's close frame; ``code`` 0 means the frame carried none."""
         if code == 0:
-            return cls(DisconnectKind.CLOSE, NO_STATUS, reason)
+            return cls(NO_STATUS, reason)
         if not is_valid_wire_code(code):
-            return cls(DisconnectKind.CLOSE, PROTOCOL_ERROR, reason, received_code=code)
-        return cls(DisconnectKind.CLOSE, code, reason)
+            return cls(PROTOCOL_ERROR, reason, received_code=code)
+        return cls(code, reason)
 
     @property
     def initiated_by(self) -> Initiator:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ConnectOptions", "Options", "parse_url"]
 
-OnConnect = Callable[["Connection"], Awaitable[None]]
+OnConnect = Callable[["Connection"], Awaitable[None] | None]
 OnEvent = Callable[["Event"], object]
 StopStrategy = stop_base | Callable[[Any], bool]
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from tenacity.wait import wait_base
+
 from .backoff import HOLD_OFF, IMMEDIATE, STANDARD, Uniform, WaitStrategy
 from .disconnect import Disconnect, DisconnectKind
 
@@ -30,9 +32,10 @@ MAX_CLOSE_CODE = 65535
 
 @dataclass(frozen=True, slots=True)
 class Reconnect:
-    """Open a new connection after the delay ``wait`` gives."""
+    """Open a new connection after the delay ``wait`` gives (a wsclient
+    strategy, or any tenacity wait such as ``wait_fixed(2)``)."""
 
-    wait: WaitStrategy = STANDARD
+    wait: WaitStrategy | wait_base = STANDARD
     reason: str = ""
 
     def __str__(self) -> str:
@@ -43,7 +46,7 @@ class Reconnect:
 class HoldOff:
     """Stay away for a long while (``resume()`` ends it early), then reconnect."""
 
-    wait: WaitStrategy = HOLD_OFF
+    wait: WaitStrategy | wait_base = HOLD_OFF
     reason: str = ""
 
     def __str__(self) -> str:

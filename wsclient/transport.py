@@ -82,11 +82,13 @@ def from_message(msg: WSMessage) -> Disconnect:
     if msg.type is WSMsgType.ERROR:
         exc = msg.data
         if isinstance(exc, aiohttp.WebSocketError):
-            return Disconnect(_Kind.PROTOCOL, int(exc.code), detail=str(exc))
+            return Disconnect(int(exc.code), detail=str(exc), kind=_Kind.PROTOCOL)
         # Anything else the frame parser raised (zlib.error for a corrupt
         # compressed stream): the server's bytes are broken, not the network.
-        return Disconnect(_Kind.PROTOCOL, PROTOCOL_ERROR, detail=f"{type(exc).__name__}: {exc}")
-    return Disconnect(_Kind.LOST, ABNORMAL, detail="connection lost without a close frame")
+        return Disconnect(
+            PROTOCOL_ERROR, detail=f"{type(exc).__name__}: {exc}", kind=_Kind.PROTOCOL
+        )
+    return Disconnect(ABNORMAL, detail="connection lost without a close frame", kind=_Kind.LOST)
 
 
 def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
@@ -105,9 +107,9 @@ def from_exception(exc: BaseException, redactor: Redactor) -> Disconnect | None:
     detail = redactor.scrub(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, aiohttp.WSServerHandshakeError):
         headers = safe_headers(exc.headers)
-        return Disconnect(_Kind.HANDSHAKE, status=exc.status, headers=headers, detail=detail)
+        return Disconnect(status=exc.status, headers=headers, detail=detail, kind=_Kind.HANDSHAKE)
     kind = _kind_of(exc)
-    return None if kind is None else Disconnect(kind, detail=detail)
+    return None if kind is None else Disconnect(detail=detail, kind=kind)
 
 
 def _kind_of(exc: BaseException) -> DisconnectKind | None:
