@@ -4,40 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 
 import wsclient
-from wsclient.testing import FakeClock, FaultServer, Hold, Step
+from wsclient.testing import FakeClock
+from wsclient.testing.plugin import StartServer
 
 E = TypeVar("E")
 
 
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-StartServer = Callable[..., Awaitable[FaultServer]]
+pytest_plugins = ["wsclient.testing"]  # fake_clock, ws_server
 
 
 @pytest.fixture
-async def fault_server(clock: FakeClock) -> AsyncIterator[StartServer]:
-    """Start a FaultServer on 127.0.0.1 sharing the test's clock."""
-    servers: list[FaultServer] = []
+def clock(fake_clock: FakeClock) -> FakeClock:
+    return fake_clock
 
-    async def start(
-        script: Sequence[Sequence[Step]] = (), *, then: Sequence[Step] = (Hold(),)
-    ) -> FaultServer:
-        server = await FaultServer(script, then=then, clock=clock).start()
-        servers.append(server)
-        return server
 
-    yield start
-    for server in servers:
-        await server.close()
+@pytest.fixture
+def fault_server(ws_server: StartServer) -> StartServer:
+    """Start a FaultServer on 127.0.0.1 sharing the test's clock (the plugin's)."""
+    return ws_server
 
 
 class Events(list[wsclient.Event]):

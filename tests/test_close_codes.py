@@ -11,8 +11,9 @@ import pytest
 import wsclient
 from wsclient import Fail, FatalClose, HoldOff, Reconnect, Stop
 from wsclient.testing import Close, CloseFrame, Drop, Send, Step
+from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, StartServer, drain, wsclient_tasks
+from .conftest import Events, drain, wsclient_tasks
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ import pytest
 import wsclient
 from wsclient import BufferFull, InvalidState, State
 from wsclient.testing import Close, Drop, FakeClock, Hold, Receive, Send, Stall
+from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, StartServer, wsclient_tasks
+from .conftest import Events, wsclient_tasks
 from .test_reconnect import unused_port
 
 

@@ -15,8 +15,9 @@ from aiohttp.test_utils import TestServer
 import wsclient
 from wsclient import ConnectionFailed, DisconnectKind, HandshakeRejected, HoldOff, Reconnect
 from wsclient.testing import Close, Reject, Send
+from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, StartServer
+from .conftest import Events
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410])

@@ -14,8 +14,9 @@ from tenacity import stop_after_attempt, wait_fixed
 import wsclient
 from wsclient import HoldOff, Reconnect, ReconnectPolicy, RetriesExhausted, Uniform
 from wsclient.testing import Close, FakeClock, Hold, Send
+from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, StartServer, drain, wsclient_tasks
+from .conftest import Events, drain, wsclient_tasks
 from .test_backoff import Midpoint
 
 

@@ -11,8 +11,9 @@ from tenacity import stop_after_attempt
 
 import wsclient
 from wsclient.testing import Close, Reject, Send
+from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, StartServer
+from .conftest import Events
 from .test_reconnect import unused_port
 
 TOKEN = "tok_9f8e7d6c5b4a"

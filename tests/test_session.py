@@ -11,8 +11,9 @@ import pytest
 import wsclient
 from wsclient import InvalidState
 from wsclient.testing import Hold, Send
+from wsclient.testing.plugin import StartServer
 
-from .conftest import StartServer, wsclient_tasks
+from .conftest import wsclient_tasks
 
 
 async def test_150_connections_share_one_unlimited_client_session(

@@ -16,9 +16,10 @@ import wsclient
 from wsclient import DisconnectKind, FatalClose
 from wsclient.redact import Redactor
 from wsclient.testing import Close, CloseFrame, Drop, Raw, Send
+from wsclient.testing.plugin import StartServer
 from wsclient.transport import from_exception, from_message, safe_headers
 
-from .conftest import Events, StartServer
+from .conftest import Events
 
 
 def _frame(first_byte: int, payload: bytes) -> bytes:

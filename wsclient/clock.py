@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "SystemClock", "deadline"]
+__all__ = ["Clock", "ScaledClock", "SystemClock", "deadline"]
 
 
 @runtime_checkable
@@ -39,6 +39,28 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+class ScaledClock:
+    """Real time, run ``factor`` times faster: a 30 s backoff takes 30/factor s.
+
+    For demonstrations; tests want ``wsclient.testing.FakeClock``.
+    """
+
+    def __init__(self, factor: float) -> None:
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor!r}")
+        self.factor = factor
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._origin) * self.factor
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds / self.factor)
+
+    def __repr__(self) -> str:
+        return f"ScaledClock({self.factor})"
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConnectionFailed, FatalClose, HandshakeRejected, WSClientError
 
-__all__ = ["Disconnect", "DisconnectKind", "Initiator", "is_valid_wire_code"]
+__all__ = ["Disconnect", "DisconnectKind", "Initiator", "close_code_name", "is_valid_wire_code"]
 
 PROTOCOL_ERROR = 1002
 NO_STATUS = 1005
@@ -59,6 +59,37 @@ _INITIATORS = {
     DisconnectKind.USER: Initiator.CLIENT,
     DisconnectKind.FORCED: Initiator.CLIENT,
 }
+
+
+# The IANA registry's names for the codes RFC 6455 and its registry define.
+_CODE_NAMES = {
+    1000: "NORMAL_CLOSURE",
+    1001: "GOING_AWAY",
+    1002: "PROTOCOL_ERROR",
+    1003: "UNSUPPORTED_DATA",
+    1005: "NO_STATUS_RCVD",
+    1006: "ABNORMAL_CLOSURE",
+    1007: "INVALID_PAYLOAD_DATA",
+    1008: "POLICY_VIOLATION",
+    1009: "MESSAGE_TOO_BIG",
+    1010: "MANDATORY_EXTENSION",
+    1011: "INTERNAL_ERROR",
+    1012: "SERVICE_RESTART",
+    1013: "TRY_AGAIN_LATER",
+    1014: "BAD_GATEWAY",
+    1015: "TLS_HANDSHAKE",
+}
+
+
+def close_code_name(code: int) -> str:
+    """``SERVICE_RESTART`` for 1012; ``APPLICATION`` for 4000-4999 and so on."""
+    if code in _CODE_NAMES:
+        return _CODE_NAMES[code]
+    if 3000 <= code <= 3999:
+        return "REGISTERED"
+    if 4000 <= code <= 4999:
+        return "APPLICATION"
+    return "INVALID"
 
 
 def is_valid_wire_code(code: int) -> bool:

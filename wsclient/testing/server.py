@@ -286,8 +286,15 @@ class FaultServer:
         return self._server.make_url("/").with_scheme("ws")
 
     async def start(self) -> FaultServer:
-        self._server = TestServer(self.app, host="127.0.0.1")
-        await self._server.start_server()
+        """Listen on 127.0.0.1, on a free port."""
+        server = TestServer(self.app, host="127.0.0.1")
+        await server.start_server()
+        return self.attach(server)
+
+    def attach(self, server: TestServer) -> FaultServer:
+        """Use a ``TestServer`` of ``self.app`` started elsewhere (by
+        pytest-aiohttp's ``aiohttp_server``, which also closes it)."""
+        self._server = server
         return self
 
     async def close(self) -> None:
