@@ -61,6 +61,24 @@ async def test_a_refused_connection_error_does_not_show_the_token(
     assert "hunter2pw" not in said
 
 
+async def test_short_query_values_and_a_token_as_user_name_never_show(
+    fault_server: StartServer,
+    options: dict[str, Any],
+    events: Events,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="wsclient")
+    server = await fault_server([[Reject(403)]])
+    url = server.url.with_user("sk_live_0123456789").with_query(pin="9z7")
+    async with wsclient.connect(url, **options) as conn:
+        with pytest.raises(wsclient.HandshakeRejected) as info:
+            await conn.receive()
+    said = everything_said(caplog, events, conn, conn.stats, info.value)
+    assert "sk_live_0123456789" not in said
+    assert "pin=9z7" not in said
+    assert "ws://***@127.0.0.1" in said
+
+
 def test_credentials_in_the_url_and_an_authorization_header_are_refused_up_front() -> None:
     with pytest.raises(ValueError, match="credentials in the url and an Authorization header"):
         wsclient.connect("ws://bob:pw@127.0.0.1:1/", headers={"authorization": "Basic x"})

@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "ScaledClock", "SystemClock", "deadline"]
+from .tasks import await_all
+
+__all__ = ["Clock", "DeadlineExceeded", "ScaledClock", "SystemClock", "deadline"]
 
 
 @runtime_checkable
@@ -63,10 +65,15 @@ class ScaledClock:
         return f"ScaledClock({self.factor})"
 
 
+class DeadlineExceeded(TimeoutError):
+    """A :func:`deadline` ran out (not a ``TimeoutError`` of the body's own)."""
+
+
 @asynccontextmanager
 async def deadline(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
-    """Like ``asyncio.timeout``, but counted on ``clock``: raises ``TimeoutError``
-    when the body takes longer than ``seconds`` (``None``: no limit)."""
+    """Like ``asyncio.timeout``, but counted on ``clock``: raises
+    :class:`DeadlineExceeded` when the body takes longer than ``seconds``
+    (``None``: no limit)."""
     task = asyncio.current_task()
     if seconds is None or task is None:
         yield
@@ -85,8 +92,8 @@ async def deadline(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
         yield
     except asyncio.CancelledError:
         if fired and task.uncancel() <= cancelling:
-            raise TimeoutError(f"no answer within {seconds} s") from None
+            raise DeadlineExceeded(f"no answer within {seconds} s") from None
         raise
     finally:
         timer.cancel()
-        await asyncio.wait({timer})
+        await await_all({timer})

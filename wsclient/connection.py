@@ -1,18 +1,17 @@
 """A WebSocket connection that reconnects by itself.
 
 One supervisor task per :class:`Connection` owns its whole life: it runs
-tenacity's ``AsyncRetrying`` (sleeping on the injected clock), opens a
-WebSocket, reads from it, turns its end into a ``Disconnect`` and lets the
-policy decide. While a socket is open the supervisor is also its reader, so a
-close frame is noticed even when nobody iterates; it hands messages to the
-consumer through a deque, waking the consumer only when it is starved, and
-pauses when ``max_queue`` messages wait (backpressure).
+tenacity's ``AsyncRetrying`` (sleeping on the injected clock), opens a socket,
+reads it, turns its end into a ``Disconnect`` and lets the policy decide.
+While a socket is open the supervisor is also its reader, so a close frame is
+noticed even when nobody iterates; it hands messages to the consumer through
+a deque, waking the consumer only when it is starved, and pauses when
+``max_queue`` messages wait (backpressure).
 
-Per socket there may be two helper tasks: the heartbeat (pings on the clock)
-and the gate, which runs ``on_connect`` and flushes the outbox. Until the gate
-opens, messages of the new socket go to a separate inbox that only
-``on_connect`` reads from, and sends from ``on_connect`` go straight to the
-socket while everybody else's wait in the outbox, in order.
+Each socket is a :class:`~wsclient.link.Link` with its own helper tasks: the
+gate (``on_connect``, then the outbox flush), the heartbeat, and a closer
+that runs a closing handshake on the clock. All of them are awaited before
+the supervisor moves on, so nothing outlives ``close()``.
 """
 
 from __future__ import annotations
@@ -27,18 +26,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
+from aiohttp import WSMessage, WSMsgType
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception
 from tenacity.stop import stop_never
-from tenacity.wait import wait_base
 from yarl import URL
 
 from . import transport
-from .backoff import DecisionWait, WaitStrategy
-from .clock import deadline
+from .backoff import DecisionWait
+from .clock import DeadlineExceeded, deadline
 from .disconnect import Disconnect, DisconnectKind, is_valid_wire_code
-from .errors import BufferFull, ConnectionClosed, InvalidState, RetriesExhausted
+from .errors import BufferFull, ConnectionClosed, InvalidState, RetriesExhausted, WSClientError
 from .events import (
     Connected,
     ConnectFailed,
@@ -48,11 +45,14 @@ from .events import (
     HoldingOff,
     ReconnectScheduled,
 )
+from .link import Link, current_hook
 from .options import Options
 from .policy import Decision, Fail, HoldOff, Stop
 from .redact import Redactor, redact_url
+from .retry import ClockedStop, Fatal, Retry, in_streak, retry_of, strategy_of
 from .state import TERMINAL, State, check_transition
 from .stats import Stats
+from .tasks import await_all
 
 if TYPE_CHECKING:
     from .session import Session
@@ -66,57 +66,24 @@ _BINARY = WSMsgType.BINARY
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes
 _Outgoing = tuple[WSMsgType, str | bytes]
 
-# The socket whose on_connect runs in this context (set for the gate task and
-# whatever it spawns, such as the task of a wait_for on Python 3.11).
-_IN_HOOK: contextvars.ContextVar[ClientWebSocketResponse | None] = contextvars.ContextVar(
-    "wsclient_on_connect", default=None
-)
-
-
-class _Retry(Exception):
-    """An attempt ended in Reconnect or HoldOff (tenacity retries it unless the
-    connection had been stable: then a new streak starts with it)."""
-
-    def __init__(self, disconnect: Disconnect, decision: Decision, *, stable: bool):
-        super().__init__(disconnect.describe())
-        self.disconnect = disconnect
-        self.decision = decision
-        self.stable = stable
-
-
-class _Fatal(Exception):
-    """An attempt ended in Fail: ``error`` is what the consumer gets."""
-
-    def __init__(self, disconnect: Disconnect, error: BaseException, attempts: int):
-        super().__init__(disconnect.describe())
-        self.disconnect = disconnect
-        self.error = error
-        self.attempts = attempts
-
-
-def _in_streak(exc: BaseException) -> bool:
-    return isinstance(exc, _Retry) and not exc.stable
-
-
-def _retry_of(retry_state: RetryCallState) -> _Retry:
-    outcome = retry_state.outcome
-    exc = outcome.exception() if outcome is not None else None
-    if not isinstance(exc, _Retry):  # pragma: no cover - tenacity only retries _Retry
-        raise TypeError(f"unexpected outcome {exc!r}")
-    return exc
-
-
-def _strategy_of(retry_state: RetryCallState) -> WaitStrategy | wait_base:
-    decision = _retry_of(retry_state).decision
-    assert not isinstance(decision, Fail | Stop)
-    return decision.wait
-
 
 def _check_close(code: int, reason: str) -> None:
     if not is_valid_wire_code(code):
         raise ValueError(f"code {code} may not be sent: use 1000 or 3000-4999")
     if len(reason.encode()) > _MAX_REASON_BYTES:
         raise ValueError(f"reason is longer than {_MAX_REASON_BYTES} bytes of UTF-8")
+
+
+def _size(data: str | bytes) -> int:
+    """Payload bytes (UTF-8 for text; ``isascii`` is O(1) in CPython)."""
+    if isinstance(data, str) and not data.isascii():
+        return len(data.encode())
+    return len(data)
+
+
+async def _maybe_await(result: object) -> None:
+    if inspect.isawaitable(result):
+        await result
 
 
 class Connection:
@@ -147,27 +114,15 @@ class Connection:
         self._state = State.IDLE
         self._supervisor: asyncio.Task[None] | None = None
         self._closing: Disconnect | None = None  # close() was asked for
-        self._done = False
-        self._error: BaseException | None = None
+        self._done = False  # the supervisor has finished
+        self._error: BaseException | None = None  # how it ended, if not cleanly
+        self._link: Link | None = None  # the open socket
 
-        # The open socket, and what the application may do with it.
-        self._ws: ClientWebSocketResponse | None = None
-        self._writable: ClientWebSocketResponse | None = None  # sends go straight
-        self._gate: asyncio.Task[None] | None = None  # on_connect + flush
-        self._ending: Disconnect | None = None  # why we end this socket ourselves
-        self._graceful = False  # someone awaits this socket's closing handshake
-        self._hook_error: BaseException | None = None
-        self._opened_at = 0.0
-
-        # Received messages, and the consumers waiting for them.
         self._inbox: deque[WSMessage] = deque()
-        self._hook_inbox: deque[WSMessage] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._hook_waiter: asyncio.Future[None] | None = None
-        self._paused: asyncio.Future[None] | None = None  # reader at max_queue
-        self._pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
-
+        self._waiter: asyncio.Future[None] | None = None  # a starved consumer
+        self._paused: asyncio.Future[None] | None = None  # the reader, at max_queue
         self._outbox: deque[_Outgoing] = deque()
+
         self._nap: asyncio.Task[None] | None = None  # the wait before an attempt
         self._holding = False  # that wait is a hold-off
         self._skip = False  # resume() or reconnect() asked to skip that wait
@@ -181,7 +136,7 @@ class Connection:
         self._pings = 0
         self._last_code: int | None = None
 
-    # -- the public surface ---------------------------------------------------
+    # -- the public surface -------------------------------------------------------
 
     @property
     def state(self) -> State:
@@ -196,7 +151,7 @@ class Connection:
     @property
     def stats(self) -> Stats:
         """A snapshot of the counters."""
-        up = self._ws is not None
+        link = self._link
         return Stats(
             state=self._state,
             url=self._shown_url,
@@ -209,7 +164,7 @@ class Connection:
             pongs=self._pongs,
             buffered=len(self._outbox),
             last_close_code=self._last_code,
-            uptime=self._clock.now() - self._opened_at if up else 0.0,
+            uptime=self._clock.now() - link.opened_at if link is not None else 0.0,
         )
 
     @property
@@ -235,9 +190,8 @@ class Connection:
         return self
 
     async def __anext__(self) -> WSMessage:
-        inbox = self._inbox
-        if inbox and self._gate is None:
-            return inbox.popleft()
+        if self._inbox:
+            return self._inbox.popleft()
         try:
             return await self._receive()
         except ConnectionClosed:
@@ -251,9 +205,8 @@ class Connection:
             FatalClose, HandshakeRejected, ConnectionFailed, RetriesExhausted:
                 it ended for good.
         """
-        inbox = self._inbox
-        if inbox and self._gate is None:
-            return inbox.popleft()
+        if self._inbox and current_hook.get() is None:
+            return self._inbox.popleft()
         return await self._receive()
 
     async def send_str(self, data: str) -> None:
@@ -284,29 +237,32 @@ class Connection:
         """
         _check_close(code, reason)
         supervisor = self._supervisor
+        # From on_event or on_connect (our own tasks) there is nobody to wait for:
+        # the supervisor finishes after they return.
+        outside = supervisor is not None and not self._runs_in_own_task()
         if self._closing is None and not self._done:
             self._closing = Disconnect(code, reason, kind=DisconnectKind.USER)
-            ws = self._ws
-            if supervisor is None:
-                self._finish(None)
-            elif ws is not None and self._ending is None and not ws.closed:
+            link = self._link
+            if link is not None and link.ending is None:
                 self._set_state(State.CLOSING)
-                await self._close_socket(ws, self._closing)
-            elif asyncio.current_task() is not supervisor:
+                self._close_link(link, self._closing)
+            elif supervisor is not None and outside:
                 supervisor.cancel()
-        if supervisor is not None and asyncio.current_task() is not supervisor:
-            await asyncio.wait({supervisor})
-        await self._session._release(self)
+        if supervisor is not None and outside:
+            await await_all({supervisor})  # if close() is cancelled, so is the rest
+        if not self._done and (supervisor is None or supervisor.done()):
+            await self._end()  # never started, or cancelled before it ever ran
 
     async def reconnect(self) -> None:
-        """Drop the current connection (closing it with 1000) and open a fresh
-        one at once; during a wait, end the wait. Use it on a sequence gap."""
+        """Drop the current connection (a closing handshake with 1000) and open
+        a fresh one at once; during a wait, end the wait. Use it on a sequence
+        gap. Returns once the old socket is on its way out."""
         if self._supervisor is None or self._closing is not None or self._done:
             raise InvalidState(f"cannot reconnect {self!r}")
-        ws = self._ws
-        if ws is not None and self._ending is None and not ws.closed:
-            forced = Disconnect(1000, "reconnect requested", kind=DisconnectKind.FORCED)
-            await self._close_socket(ws, forced)
+        link = self._link
+        if link is not None and link.ending is None:
+            reason = "reconnect requested"
+            self._close_link(link, Disconnect(1000, reason, kind=DisconnectKind.FORCED))
         else:
             self._skip_wait()
 
@@ -324,69 +280,85 @@ class Connection:
     def __repr__(self) -> str:
         return f"<Connection {self._shown_url} {self._state}>"
 
+    def _runs_in_own_task(self) -> bool:
+        task = asyncio.current_task()
+        link = self._link
+        return task is self._supervisor or (link is not None and task in link.tasks)
+
     # -- receiving ----------------------------------------------------------------
 
     async def _receive(self) -> WSMessage:
-        hook_ws = _IN_HOOK.get()
-        in_hook = self._gate is not None and hook_ws is self._ws
+        hook = current_hook.get()
+        link = hook if hook is not None and hook.owner is self else None
         while True:
-            box = self._hook_inbox if in_hook else self._inbox
-            if box:
-                return box.popleft()
-            if in_hook and self._gate is None:
-                if hook_ws is not self._ws:
+            if link is not None and link.open:
+                link = None  # the gate opened: on_connect's code reads on like anyone
+            if link is not None:
+                if link.early:
+                    return link.early.popleft()
+                if link.ending is not None:
                     raise ConnectionClosed("the connection dropped while on_connect ran")
-                in_hook = False  # the gate opened while we waited
-                continue
-            if self._done:
-                raise self._error or ConnectionClosed(f"{self!r} is closed")
-            if self._supervisor is None:
+            elif self._inbox:
+                return self._inbox.popleft()
+            elif self._done:
+                raise self._final_error()
+            elif self._supervisor is None:
                 raise InvalidState(f"{self!r} was never opened: use 'async with'")
+            await self._wait_for_message(link)
+
+    async def _wait_for_message(self, link: Link | None) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        if (link.waiter if link is not None else self._waiter) is not None:
+            raise InvalidState("another task is already receiving from this connection")
+        if link is not None:
+            link.waiter = waiter
+        else:
+            self._waiter = waiter
             self._resume_reader()
-            waiter = asyncio.get_running_loop().create_future()
-            if in_hook:
-                self._hook_waiter = waiter
-            elif self._waiter is None:
-                self._waiter = waiter
-            else:
-                raise InvalidState("another task is already receiving from this connection")
-            try:
-                await waiter
-            finally:
-                if self._waiter is waiter:
-                    self._waiter = None
-                if self._hook_waiter is waiter:
-                    self._hook_waiter = None
+        try:
+            await waiter
+        finally:
+            if link is not None and link.waiter is waiter:
+                link.waiter = None
+            if self._waiter is waiter:
+                self._waiter = None
+
+    def _final_error(self) -> BaseException:
+        error = self._error
+        if error is None:
+            return ConnectionClosed(f"{self!r} is closed")
+        if isinstance(error, WSClientError):
+            error.with_traceback(None)  # raised again and again: keep it short
+        return error
 
     def _wake(self) -> None:
-        for waiter in (self._waiter, self._hook_waiter):
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-        self._waiter = self._hook_waiter = None
-
-    def _skip_wait(self) -> None:
-        self._skip = True
-        if self._nap is not None:
-            self._nap.cancel()
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _resume_reader(self) -> None:
         paused = self._paused
         if paused is not None and not paused.done():
             paused.set_result(None)
 
-    async def _read(self, ws: ClientWebSocketResponse) -> Disconnect:
+    def _skip_wait(self) -> None:
+        self._skip = True
+        if self._nap is not None:
+            self._nap.cancel()
+
+    async def _read(self, link: Link) -> Disconnect:
         """Read until the socket ends; return why it ended."""
-        receive = ws.receive
-        while self._gate is not None:  # on_connect is running
+        receive = link.ws.receive
+        while not link.open:  # on_connect runs: its messages wait in link.early
             msg = await receive()
             if msg.type is _TEXT or msg.type is _BINARY:
-                self._count_in(msg)
-                (self._hook_inbox if self._gate is not None else self._inbox).append(msg)
-                self._wake()
-            elif (end := await self._control(ws, msg)) is not None:
+                self._messages_in += 1
+                self._bytes_in += _size(msg.data)
+                self._deliver_early(link, msg)
+            elif (end := await self._control(link, msg)) is not None:
                 return end
-        # The hot path: no hook, nothing but counting, a deque, and a wake-up
-        # only when a consumer is starved.
+        # The hot path: counting (_size, inlined), a deque, and a wake-up only
+        # when a consumer is starved.
         inbox = self._inbox
         append = inbox.append
         limit = self._options.max_queue
@@ -405,36 +377,39 @@ class Connection:
                 if self._waiter is not None:
                     self._wake()
                 if len(inbox) >= limit:
-                    await self._backpressure(ws)
-            elif (end := await self._control(ws, msg)) is not None:
+                    await self._backpressure(link)
+            elif (end := await self._control(link, msg)) is not None:
                 return end
 
-    def _count_in(self, msg: WSMessage) -> None:
-        data = msg.data
-        self._messages_in += 1
-        self._bytes_in += len(data.encode() if isinstance(data, str) else data)
+    def _deliver_early(self, link: Link, msg: WSMessage) -> None:
+        if link.open:  # the gate opened while the reader waited
+            self._inbox.append(msg)
+            self._wake()
+        else:
+            link.early.append(msg)
+            link.wake()
 
-    async def _control(self, ws: ClientWebSocketResponse, msg: WSMessage) -> Disconnect | None:
+    async def _control(self, link: Link, msg: WSMessage) -> Disconnect | None:
         """Answer a ping, count a pong; anything else ends the socket."""
         if msg.type is WSMsgType.PING:
             self._pings += 1
-            with contextlib.suppress(aiohttp.ClientConnectionResetError):
-                await ws.pong(msg.data)  # if closing, the next receive() says how
+            with contextlib.suppress(ConnectionError):
+                await link.ws.pong(msg.data)  # if closing, the next receive() says how
             return None
         if msg.type is WSMsgType.PONG:
             self._pongs += 1
-            if self._pong is not None and not self._pong.done():
-                self._pong.set_result(None)
+            if link.pong is not None and not link.pong.done():
+                link.pong.set_result(None)
             return None
-        return self._ending if self._ending is not None else transport.from_message(msg)
+        return link.ending if link.ending is not None else transport.from_message(msg)
 
-    async def _backpressure(self, ws: ClientWebSocketResponse) -> None:
+    async def _backpressure(self, link: Link) -> None:
         """Stop reading until the consumer has drained the inbox.
 
-        A dead transport can deliver only what aiohttp holds already, so then
-        the reader reads on to find how the socket ended.
+        A socket that is ending, or whose transport is gone, can only deliver
+        what aiohttp holds already: read on to find how it ended.
         """
-        if ws.get_extra_info("peername") is None:
+        if link.ending is not None or link.ws.get_extra_info("peername") is None:
             return
         self._paused = asyncio.get_running_loop().create_future()
         try:
@@ -442,28 +417,27 @@ class Connection:
         finally:
             self._paused = None
 
-    # -- sending --------------------------------------------------------------------
+    # -- sending ------------------------------------------------------------------
 
     async def _send(self, kind: WSMsgType, data: str | bytes) -> None:
-        ws = self._writable
-        in_hook = ws is None and self._gate is not None and _IN_HOOK.get() is self._ws
-        if in_hook:
-            ws = self._ws
-        if ws is not None:
+        link = self._link
+        if link is None or not link.open:
+            hook = current_hook.get()
+            link = hook if hook is not None and hook.owner is self and hook.hooked() else None
+        if link is not None and link.ending is None:
             try:
-                await self._write(ws, kind, data)
-            except aiohttp.ClientConnectionResetError:
-                # The transport is closing and nothing was written.
+                await self._write(link, kind, data)
+            except ConnectionError:
+                # The transport is closing: the frame was not written, or was
+                # still in a buffer that is lost. Keep it for the next socket.
                 self._resume_reader()
-                if in_hook:
-                    self._end_socket(
-                        ws, Disconnect(1006, detail="send failed", kind=DisconnectKind.LOST)
-                    )
+                if not link.open:  # sent by on_connect, which runs again there
+                    self._lose(link, "send failed during on_connect")
                     raise ConnectionClosed("the connection dropped during on_connect") from None
             else:
                 return
         if self._closing is not None or self._state in TERMINAL:
-            raise self._error or InvalidState(f"{self!r} is closed; the message was not sent")
+            raise InvalidState(f"{self!r} has ended; the message was not sent") from self._error
         if len(self._outbox) >= self._options.buffer_size:
             raise BufferFull(
                 f"the outbox holds {len(self._outbox)} messages (buffer_size); "
@@ -471,96 +445,123 @@ class Connection:
             )
         self._outbox.append((kind, data))
 
-    async def _write(
-        self, ws: ClientWebSocketResponse, kind: WSMsgType, data: str | bytes
-    ) -> None:
-        if isinstance(data, str):
-            await ws.send_str(data)
-            size = len(data) if data.isascii() else len(data.encode())
+    async def _write(self, link: Link, kind: WSMsgType, data: str | bytes) -> None:
+        if kind is _TEXT:
+            assert isinstance(data, str)
+            await link.ws.send_str(data)
         else:
-            await ws.send_bytes(data)
-            size = len(data)
+            assert isinstance(data, bytes)
+            await link.ws.send_bytes(data)
         self._messages_out += 1
-        self._bytes_out += size
+        self._bytes_out += _size(data)
 
-    async def _flush(self, ws: ClientWebSocketResponse) -> None:
+    async def _flush(self, link: Link) -> None:
         outbox = self._outbox
         while outbox:
             kind, data = outbox.popleft()
             try:
-                await self._write(ws, kind, data)
-            except aiohttp.ClientConnectionResetError:
-                outbox.appendleft((kind, data))  # not written: keep it for the next socket
+                await self._write(link, kind, data)
+            except ConnectionError:
+                outbox.appendleft((kind, data))  # not delivered: keep it for the next socket
                 raise
 
     # -- one socket -----------------------------------------------------------------
 
-    async def _serve(self, ws: ClientWebSocketResponse, attempt: int) -> Disconnect:
+    async def _open_link(self) -> Link | Disconnect:
+        """The opening handshake: a new link, or why there is none."""
+        ws = None
+        try:
+            async with deadline(self._clock, self._options.open_timeout):
+                ws = await transport.open_websocket(
+                    self._session.client(), self._url, self._options, self._headers
+                )
+        except BaseException as exc:
+            if ws is not None:  # the handshake succeeded just before the end
+                transport.discard(ws)
+            failure = transport.from_exception(exc, self._redactor)
+            if failure is None:
+                raise
+            return failure
+        return Link(self, ws, self._clock.now())
+
+    async def _serve(self, link: Link, attempt: int) -> Disconnect:
         """Run one open socket: announce it, start its helpers, read it."""
-        self._ws = ws
-        self._ending = None
-        self._graceful = False
-        self._hook_error = None
-        self._opened_at = self._clock.now()
+        self._link = link
         self._connects += 1
         self._set_state(State.CONNECTED)
         logger.info("connected to %s (attempt %d)", self._shown_url, attempt)
         await self._emit(Connected(self._shown_url, attempt))
-        helpers: set[asyncio.Task[None]] = set()
         if self._options.heartbeat is not None:
-            helpers.add(asyncio.create_task(self._heartbeat(ws), name="wsclient heartbeat"))
+            self._spawn(link, self._heartbeat(link), "heartbeat")
         if self._options.on_connect is not None or self._outbox:
             context = contextvars.copy_context()
-            context.run(_IN_HOOK.set, ws)
-            self._gate = asyncio.create_task(
-                self._open_gate(ws), name="wsclient on_connect", context=context
-            )
-            helpers.add(self._gate)
+            context.run(current_hook.set, link)
+            self._spawn(link, self._gate(link), "on_connect", context)
         else:
-            self._writable = ws
-        try:
-            return await self._read(ws)
-        finally:
-            self._writable = self._ws = self._gate = None
-            for helper in helpers:
-                helper.cancel()
-            if helpers:
-                await asyncio.wait(helpers)
-            # What arrived while on_connect ran is still the server's data.
-            self._inbox.extend(self._hook_inbox)
-            self._hook_inbox.clear()
-            self._wake()
+            link.open = True
+        return await self._read(link)
 
-    async def _open_gate(self, ws: ClientWebSocketResponse) -> None:
+    def _spawn(
+        self,
+        link: Link,
+        coro: Any,
+        name: str,
+        context: contextvars.Context | None = None,
+    ) -> None:
+        link.tasks.add(asyncio.create_task(coro, name=f"wsclient {name}", context=context))
+
+    async def _retire(self, link: Link) -> None:
+        """After a socket ended: stop and await its helpers, let a closing
+        handshake finish (it is bounded by close_timeout), release the socket."""
+        for task in link.tasks:
+            task.cancel()
+        try:
+            await await_all({*link.tasks, *([link.closer] if link.closer else [])})
+        finally:
+            transport.discard(link.ws)
+            self._link = None
+            if self._on_connect_failed(link):  # none of its messages are yielded
+                link.early.clear()
+            else:  # the socket ended while on_connect ran: still the server's data
+                self._inbox.extend(link.early)
+                link.early.clear()
+                self._wake()
+
+    @staticmethod
+    def _on_connect_failed(link: Link) -> bool:
+        ending = link.ending
+        timed_out = ending is not None and ending.kind is DisconnectKind.TIMEOUT
+        return link.hook_error is not None or timed_out
+
+    async def _gate(self, link: Link) -> None:
         """Run on_connect, flush the outbox, then let everybody through."""
         try:
             async with deadline(self._clock, self._options.open_timeout):
                 if self._options.on_connect is not None:
-                    result = self._options.on_connect(self)
-                    if inspect.isawaitable(result):
-                        await result
-                await self._flush(ws)
-        except TimeoutError:
-            self._end_socket(
-                ws, Disconnect(detail="on_connect timed out", kind=DisconnectKind.TIMEOUT)
+                    await _maybe_await(self._options.on_connect(self))
+                await self._flush(link)
+        except DeadlineExceeded:
+            self._lose(
+                link, "on_connect did not finish within open_timeout", DisconnectKind.TIMEOUT
             )
             return
-        except Exception as exc:
-            if self._ending is None:  # the socket is fine: on_connect itself failed
-                self._hook_error = exc
-                self._end_socket(
-                    ws, Disconnect(1011, detail="on_connect raised", kind=DisconnectKind.USER)
-                )
+        except ConnectionError:
+            self._lose(link, "the connection dropped while the outbox was flushed")
             return
-        if self._ws is not ws:
-            return  # the socket ended meanwhile (and on_connect ignored its cancellation)
-        self._inbox.extend(self._hook_inbox)
-        self._hook_inbox.clear()
-        self._writable = ws
-        self._gate = None
-        self._wake()
+        except Exception as exc:
+            if link.ending is None:  # the socket is fine: on_connect itself failed
+                link.hook_error = exc
+                failed = Disconnect(1011, "on_connect failed", kind=DisconnectKind.USER)
+                self._close_link(link, failed)
+            return
+        if link.ending is None:
+            link.open = True
+            self._inbox.extend(link.early)
+            link.early.clear()
+            link.wake()
+            self._wake()
 
-    async def _heartbeat(self, ws: ClientWebSocketResponse) -> None:
+    async def _heartbeat(self, link: Link) -> None:
         """Ping after ``heartbeat`` seconds without traffic; nothing back (a pong
         or any frame) within ``pong_timeout`` means the transport is gone (1006)."""
         interval = self._options.heartbeat
@@ -574,68 +575,76 @@ class Connection:
                 continue
             if self._liveness() != seen:
                 continue
-            pong = self._pong = asyncio.get_running_loop().create_future()
+            link.pong = asyncio.get_running_loop().create_future()
             try:
-                await ws.ping()
+                await link.ws.ping()
                 async with deadline(self._clock, timeout):
-                    await pong
-            except aiohttp.ClientConnectionResetError:
+                    await link.pong
+            except ConnectionError:
                 return  # closing: the reader will say how
-            except TimeoutError:
-                pass
+            except DeadlineExceeded:
+                if self._liveness() == seen:
+                    self._lose(link, f"no pong within {timeout} s", DisconnectKind.HEARTBEAT)
+                    return
             finally:
-                self._pong = None
-            if self._liveness() == seen:
-                lost = Disconnect(
-                    1006, detail=f"no pong within {timeout} s", kind=DisconnectKind.HEARTBEAT
-                )
-                self._end_socket(ws, lost)
-                return
+                link.pong = None
 
     def _liveness(self) -> int:
         return self._messages_in + self._pongs + self._pings
 
-    def _end_socket(self, ws: ClientWebSocketResponse, why: Disconnect) -> None:
-        """End the open socket at once, for ``why``."""
-        if self._ending is None and self._ws is ws:
-            self._ending = why
-            transport.discard(ws)
+    def _lose(self, link: Link, detail: str, kind: DisconnectKind = DisconnectKind.LOST) -> None:
+        """Drop the socket at once (no closing handshake): it counts as 1006."""
+        if link.ending is None:
+            link.ending = Disconnect(1006, kind=kind, detail=detail)
+            self._resume_reader()
+            transport.discard(link.ws)
 
-    async def _close_socket(self, ws: ClientWebSocketResponse, why: Disconnect) -> None:
-        """End the open socket with a closing handshake, for ``why``."""
-        self._ending = why
-        self._graceful = True
+    def _close_link(self, link: Link, why: Disconnect) -> None:
+        """End the socket with a closing handshake, in a task of its own (so the
+        caller's cancellation cannot cut it), bounded by close_timeout."""
+        link.ending = why
         self._resume_reader()
-        await ws.close(code=why.code or 1000, message=why.reason.encode())
+        link.closer = asyncio.create_task(
+            self._closing_handshake(link, why), name="wsclient close"
+        )
+
+    async def _closing_handshake(self, link: Link, why: Disconnect) -> None:
+        try:
+            async with deadline(self._clock, self._options.close_timeout):
+                await link.ws.close(code=why.code or 1000, message=why.reason.encode())
+        except (DeadlineExceeded, ConnectionError):
+            pass  # the peer did not answer: the socket is dropped below
+        finally:
+            transport.discard(link.ws)
 
     # -- the supervisor -------------------------------------------------------------
 
     async def _run(self) -> None:
-        error: BaseException | None = None
         try:
             await self._retry_loop()
-        except _Fatal as fatal:
-            error = fatal.error
+        except Fatal as fatal:
             await self._emit(GaveUp(fatal.attempts, fatal.disconnect))
         except RetryError as exc:
-            last = _retry_of_attempt(exc)
-            error = RetriesExhausted(exc.last_attempt.attempt_number, last.disconnect)
-            logger.warning("%s: %s", self._shown_url, error)
-            await self._emit(GaveUp(exc.last_attempt.attempt_number, last.disconnect))
+            last = exc.last_attempt
+            cause = retry_of_attempt(exc).disconnect
+            self._error = RetriesExhausted(last.attempt_number, cause)
+            logger.warning("%s: %s", self._shown_url, self._error)
+            await self._emit(GaveUp(last.attempt_number, cause))
         except Exception as exc:
             logger.exception("%s: the connection failed unexpectedly", self._shown_url)
-            error = exc
+            self._error = exc
         finally:
-            self._finish(error)
+            await self._end()
 
     async def _retry_loop(self) -> None:
-        carry: _Retry | None = None
-        while True:
+        carry: Retry | None = None
+        while True:  # one AsyncRetrying per streak of failures
+            stop = self._options.stop
             retrying = AsyncRetrying(
                 sleep=self._wait,
-                stop=self._options.stop or stop_never,
-                wait=DecisionWait(self._options.rng, _strategy_of),
-                retry=retry_if_exception(_in_streak),
+                stop=ClockedStop(stop, self._clock) if stop is not None else stop_never,
+                wait=DecisionWait(self._options.rng, strategy_of),
+                retry=retry_if_exception(in_streak),
                 before_sleep=self._announce,
             )
             try:
@@ -646,71 +655,65 @@ class Connection:
                             raise pending
                         await self._attempt(attempt.retry_state.attempt_number)
                 return
-            except _Retry as stable:
-                # A connection that held ended: a new streak starts with it,
-                # so the backoff curve and the attempt count start over.
-                carry = _Retry(stable.disconnect, stable.decision, stable=False)
+            except Retry as ended:  # a stable connection ended: a new streak
+                carry = ended.restarted()
 
     async def _attempt(self, attempt: int) -> None:
         """One attempt: open a socket and serve it. Returns on Stop; raises
-        ``_Retry`` or ``_Fatal``."""
+        ``Retry`` or ``Fatal``."""
         if self._closing is not None:
             return
-        self._skip = False
+        self._skip = self._holding = False
         self._set_state(State.CONNECTING)
-        try:
-            async with deadline(self._clock, self._options.open_timeout):
-                ws = await transport.open_websocket(
-                    self._session.client(), self._url, self._options, self._headers
-                )
-        except Exception as exc:
-            failure = transport.from_exception(exc, self._redactor)
-            if failure is None:
-                raise
-            await self._conclude(failure, attempt, opened=False, stable=False)
+        link = await self._open_link()
+        if isinstance(link, Disconnect):
+            await self._conclude(link, attempt, None)
             return
         try:
-            disconnect = await self._serve(ws, attempt)
+            disconnect = await self._serve(link, attempt)
         finally:
-            if not self._graceful:
-                transport.discard(ws)
-        stable = self._clock.now() - self._opened_at >= self._options.stable_after
-        await self._conclude(disconnect, attempt, opened=True, stable=stable)
+            await self._retire(link)
+        await self._conclude(disconnect, attempt, link)
 
-    async def _conclude(
-        self, disconnect: Disconnect, attempt: int, *, opened: bool, stable: bool
-    ) -> None:
+    async def _conclude(self, disconnect: Disconnect, attempt: int, link: Link | None) -> None:
         """Decide what ``disconnect`` means, report it, and act on it."""
+        hook_error = link.hook_error if link is not None else None
         if self._closing is not None:
             decision: Decision = Stop("the application closed the connection")
-        elif self._hook_error is not None:
+        elif hook_error is not None:
             decision = Fail("on_connect raised")
         else:
             decision = self._options.policy.decide(disconnect)
         if disconnect.code is not None:
             self._last_code = disconnect.code
-        if isinstance(decision, Stop):
-            self._set_state(State.CLOSED)
-        elif isinstance(decision, Fail):
-            self._set_state(State.FAILED)
-        else:
-            self._set_state(State.WAITING)
+        if isinstance(decision, Fail):
+            self._error = hook_error or disconnect.to_error()
+        self._set_state(
+            State.CLOSED
+            if isinstance(decision, Stop)
+            else State.FAILED
+            if isinstance(decision, Fail)
+            else State.WAITING
+        )
         logger.info("%s: %s -> %s", self._shown_url, disconnect.describe(), decision)
-        if opened:
+        if link is None:
+            await self._emit(ConnectFailed(self._shown_url, attempt, disconnect))
+        else:
             await self._emit(
                 Disconnected(
                     disconnect.code, disconnect.reason, disconnect.initiated_by, disconnect
                 )
             )
-        else:
-            await self._emit(ConnectFailed(self._shown_url, attempt, disconnect))
         if isinstance(decision, Fail):
-            raise _Fatal(disconnect, self._hook_error or disconnect.to_error(), attempt)
+            raise Fatal(disconnect, self._error or disconnect.to_error(), attempt)
         if not isinstance(decision, Stop):
-            raise _Retry(disconnect, decision, stable=stable)
+            stable = link is not None and (
+                self._clock.now() - link.opened_at >= self._options.stable_after
+            )
+            raise Retry(disconnect, decision, stable=stable)
 
     async def _announce(self, retry_state: RetryCallState) -> None:
-        retry = _retry_of(retry_state)
+        retry = retry_of(retry_state)
         delay = retry_state.upcoming_sleep
         attempt = retry_state.attempt_number
         self._holding = isinstance(retry.decision, HoldOff)
@@ -733,13 +736,12 @@ class Connection:
                 raise  # we are being cancelled, not woken
         finally:
             self._nap = None
-            self._holding = False
 
-    def _finish(self, error: BaseException | None) -> None:
+    async def _end(self) -> None:
+        """The last act: final state, consumers woken, the session told."""
         self._done = True
-        self._error = error
         if self._state not in TERMINAL:
-            self._set_state(State.FAILED if error is not None else State.CLOSED)
+            self._set_state(State.FAILED if self._error is not None else State.CLOSED)
         if self._outbox:
             logger.warning(
                 "%s ended with %d buffered message(s) unsent (see Connection.unsent)",
@@ -747,6 +749,7 @@ class Connection:
                 len(self._outbox),
             )
         self._wake()
+        await self._session._release(self)
 
     def _set_state(self, new: State) -> None:
         old = self._state
@@ -760,16 +763,14 @@ class Connection:
         if callback is None:
             return
         try:
-            result = callback(event)
-            if inspect.isawaitable(result):
-                await result
+            await _maybe_await(callback(event))
         except Exception:
             logger.exception(
                 "on_event raised on %s; the connection carries on", type(event).__name__
             )
 
 
-def _retry_of_attempt(exc: RetryError) -> _Retry:
+def retry_of_attempt(exc: RetryError) -> Retry:
     last = exc.last_attempt.exception()
-    assert isinstance(last, _Retry)
+    assert isinstance(last, Retry)
     return last

@@ -31,21 +31,27 @@ def is_secret_header(name: str) -> bool:
 
 
 def redact_url(url: URL) -> str:
-    """``url`` as text with the password and all query values masked."""
+    """``url`` as text with the password and all query values masked (and the
+    user name, when it comes alone: then it is a token)."""
     if url.password is not None:
         url = url.with_password(MASK)
+    elif url.user is not None:
+        url = url.with_user(MASK)
     if url.query_string:
         url = url.with_query([(key, MASK) for key in url.query])
     return str(url)
 
 
 class Redactor:
-    """Scrubs a connection's secrets out of arbitrary text."""
+    """Scrubs a connection's secrets out of arbitrary text: first each of its
+    URLs, written whole, becomes its redacted form; then every secret value
+    left (long enough to be one) becomes ``***``."""
 
-    __slots__ = ("_secrets",)
+    __slots__ = ("_secrets", "_urls")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: tuple[str, ...] = ()
+        self._urls: dict[str, str] = {}
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
@@ -58,7 +64,15 @@ class Redactor:
     def add_url(self, url: URL) -> None:
         """Remember the password and query values of ``url``, as given and as
         percent-encoded (a text may show either)."""
+        bare = url.with_user(None)  # aiohttp shows URLs without their user info
+        for whole in (url, url.with_query(None), bare, bare.with_query(None)):
+            shown = redact_url(whole)
+            for form in (str(whole), whole.human_repr()):
+                if form != shown:
+                    self._urls[form] = shown
         values = [url.password or "", url.raw_password or "", *url.query.values()]
+        if url.password is None:
+            values += [url.user or "", url.raw_user or ""]
         values.extend(part.partition("=")[2] for part in url.raw_query_string.split("&"))
         self.add([*values, *(quote(v, safe="") for v in values), *map(quote_plus, values)])
 
@@ -73,6 +87,9 @@ class Redactor:
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered secret masked."""
+        for form in sorted(self._urls, key=len, reverse=True):
+            if form in text:
+                text = text.replace(form, self._urls[form])
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)

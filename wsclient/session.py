@@ -18,6 +18,7 @@ from yarl import URL
 from .connection import Connection
 from .errors import InvalidState
 from .options import ConnectOptions, Options, parse_url
+from .transport import refuse_redirects
 
 __all__ = ["Session", "connect"]
 
@@ -27,8 +28,10 @@ class Session:
 
     Args:
         client: An ``aiohttp.ClientSession`` to use; wsclient never closes one
-            it was given (mind its connector's ``limit``). Without one, the
-            session creates its own, unlimited, and recreates it if it was closed.
+            it was given (mind its connector's ``limit``, and that it follows
+            redirects unless told otherwise). Without one, the session creates
+            its own, unlimited and refusing redirects, and recreates it if it
+            was closed.
         **defaults: Options every connection of this session starts from.
     """
 
@@ -68,6 +71,7 @@ class Session:
             self._client = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, limit_per_host=0),
                 timeout=aiohttp.ClientTimeout(total=None),
+                trace_configs=[refuse_redirects()],
             )
             self._owns_client = True
         return self._client

@@ -29,7 +29,15 @@ from .disconnect import Disconnect, DisconnectKind
 from .options import Options
 from .redact import Redactor, redact_url
 
-__all__ = ["discard", "from_exception", "from_message", "open_websocket", "safe_headers"]
+__all__ = [
+    "RedirectRefused",
+    "discard",
+    "from_exception",
+    "from_message",
+    "open_websocket",
+    "refuse_redirects",
+    "safe_headers",
+]
 
 _Kind = DisconnectKind
 PROTOCOL_ERROR = 1002
@@ -75,6 +83,34 @@ async def open_websocket(
     )
 
 
+class RedirectRefused(Exception):
+    """The server answered the upgrade with a redirect, which is not followed."""
+
+    def __init__(self, status: int, headers: Mapping[str, str]) -> None:
+        super().__init__(f"redirect ({status}) not followed")
+        self.status = status
+        self.headers = headers
+
+
+def refuse_redirects() -> aiohttp.TraceConfig:
+    """A trace config that stops aiohttp from following a redirect (ws_connect
+    has no ``allow_redirects``): a redirect could take a handshake, and its
+    credentials, elsewhere, or from wss down to ws."""
+
+    async def refuse(
+        session: aiohttp.ClientSession,
+        context: object,
+        params: aiohttp.TraceRequestRedirectParams,
+    ) -> None:
+        response = params.response
+        response.close()
+        raise RedirectRefused(response.status, response.headers)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_redirect.append(refuse)
+    return trace
+
+
 def from_message(msg: WSMessage) -> Disconnect:
     """The Disconnect a CLOSE, CLOSED, CLOSING or ERROR message stands for."""
     if msg.type is WSMsgType.CLOSE:
@@ -103,9 +139,9 @@ def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
 
 def from_exception(exc: BaseException, redactor: Redactor) -> Disconnect | None:
     """The Disconnect a failed opening handshake stands for; ``None`` for an
-    exception that is not about the network (a bug, to be raised)."""
+    exception that is not about the network (a bug, a cancellation: raise it)."""
     detail = redactor.scrub(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, aiohttp.WSServerHandshakeError):
+    if isinstance(exc, aiohttp.WSServerHandshakeError | RedirectRefused):
         headers = safe_headers(exc.headers)
         return Disconnect(status=exc.status, headers=headers, detail=detail, kind=_Kind.HANDSHAKE)
     kind = _kind_of(exc)

@@ -22,17 +22,21 @@ class _Activity:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.last = time.monotonic()
-        self.jobs = 0
+        self.last = time.monotonic()  # when the loop last had work
+        self.jobs = 0  # executor jobs under way
+        self.busy = False  # the batch of callbacks running now came from work
         self._ready: Any = getattr(loop, "_ready", ())
         selector = getattr(loop, "_selector", None)
         if selector is not None:
             select = selector.select
 
             def watched_select(timeout: float | None = None) -> Any:
-                if self._ready:
+                # A batch can take long (a hundred handshakes): its end counts.
+                ready = bool(self._ready)
+                if ready or self.busy:
                     self.last = time.monotonic()
                 events = select(timeout)
+                self.busy = ready or bool(events)
                 if events:
                     self.last = time.monotonic()
                 return events
@@ -54,7 +58,7 @@ class _Activity:
 
     def quiet_for(self) -> float:
         """Seconds the loop has had nothing to do (0 if it has something now)."""
-        if self.jobs or self._ready:
+        if self.jobs or self._ready or self.busy:
             return 0.0
         return time.monotonic() - self.last
 

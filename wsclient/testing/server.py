@@ -13,7 +13,8 @@ the socket, stall, stop answering pings, or reject the handshake::
         async with wsclient.connect(server.url) as conn: ...
 
 Connections past the end of the list play ``then``. What the client sent on
-connection ``i`` is in ``server.received[i]``; its handshake in ``server.requests[i]``.
+connection ``i`` is in ``server.received[i]``; its handshake in
+``server.requests[i]``; the close code it ended with in ``server.closes[i]``.
 """
 
 from __future__ import annotations
@@ -246,6 +247,17 @@ class Reject:
         raise AssertionError("Reject must be the first step of a script")
 
 
+def _deepen_backlog(server: TestServer) -> None:
+    """Listen with a backlog of 4096 instead of aiohttp's 128: in a burst of
+    more concurrent connects the kernel drops SYNs, the client retries a second
+    later, and virtual time would take that second of silence for idleness."""
+    assert server.runner is not None
+    for site in server.runner.sites:
+        for sock in getattr(site._server, "sockets", None) or ():
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as same:
+                same.listen(4096)
+
+
 class FaultServer:
     """A WebSocket server on 127.0.0.1 that plays one script per connection.
 
@@ -267,6 +279,7 @@ class FaultServer:
         self.clock = clock or SystemClock()
         self.received: list[list[str | bytes]] = []
         self.requests: list[Seen] = []
+        self.closes: list[int | None] = []  # the close code each connection ended with
         self._shutdown = asyncio.Event()
         self._server: TestServer | None = None
         self.app = web.Application()
@@ -295,6 +308,7 @@ class FaultServer:
         """Use a ``TestServer`` of ``self.app`` started elsewhere (by
         pytest-aiohttp's ``aiohttp_server``, which also closes it)."""
         self._server = server
+        _deepen_backlog(server)
         return self
 
     async def close(self) -> None:
@@ -317,12 +331,16 @@ class FaultServer:
         ws = web.WebSocketResponse(autoping=False)
         play = _Play(self, request, ws)
         self.received.append(play.received)
+        self.closes.append(None)
         if steps and isinstance(steps[0], Reject):
             reject = steps[0]
             return web.Response(status=reject.status, headers=reject.headers, text=reject.body)
         await ws.prepare(request)
-        for step in steps:
-            await step(play)
-        if not ws.closed and not request.transport.is_closing():  # type: ignore[union-attr]
-            await play.read_until_gone()
+        try:
+            for step in steps:
+                await step(play)
+            if not ws.closed and not request.transport.is_closing():  # type: ignore[union-attr]
+                await play.read_until_gone()
+        finally:
+            self.closes[index] = ws.close_code
         return ws

@@ -1,0 +1,25 @@
+"""Owning tasks: every task wsclient starts is awaited before its owner ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["await_all"]
+
+
+async def await_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Wait until every task has finished, even if we are cancelled meanwhile:
+    then cancel what is left, still wait for it, and re-raise the cancellation."""
+    pending = {task for task in tasks if not task.done()}
+    cancelled = False
+    while pending:
+        try:
+            _, pending = await asyncio.wait(pending)
+        except asyncio.CancelledError:
+            cancelled = True
+            for task in pending:
+                task.cancel()
+    if cancelled:
+        raise asyncio.CancelledError
