@@ -6,7 +6,8 @@ turns it into a decision (reconnect, hold off, fail, stop), and a
 """
 
 from .backoff import Doubling, Exponential, Uniform
-from .clock import Clock, SystemClock
+from .budget import ReconnectBudget
+from .clock import Clock, ScaledClock, SystemClock
 from .connection import Connection
 from .disconnect import Disconnect, DisconnectKind, Initiator
 from .errors import (
@@ -27,8 +28,9 @@ from .events import (
     GaveUp,
     HoldingOff,
     ReconnectScheduled,
+    Stale,
 )
-from .policy import Decision, Fail, HoldOff, Reconnect, ReconnectPolicy, Stop
+from .policy import Decision, Fail, HoldOff, Reconnect, ReconnectPolicy, Refresh, Stop
 from .session import Session, connect
 from .state import State
 from .stats import Stats
@@ -57,10 +59,14 @@ __all__ = [
     "Initiator",
     "InvalidState",
     "Reconnect",
+    "ReconnectBudget",
     "ReconnectPolicy",
     "ReconnectScheduled",
+    "Refresh",
     "RetriesExhausted",
+    "ScaledClock",
     "Session",
+    "Stale",
     "State",
     "Stats",
     "Stop",

@@ -40,6 +40,7 @@ from .events import (
     Event,
     GaveUp,
     ReconnectScheduled,
+    Stale,
 )
 from .policy import ReconnectPolicy
 from .session import connect
@@ -71,6 +72,9 @@ def describe(event: Event) -> str:
         return f"{event.decision}; next attempt in {event.delay:.1f} s"
     if isinstance(event, GaveUp):
         return f"giving up after {event.attempts} attempt(s): {event.cause.describe()}"
+    if isinstance(event, Stale):
+        then = "keeping on" if event.kept_waiting else "reconnecting"
+        return f"no data for {event.idle:.1f} s: {then}"
     return f"holding off {event.delay:.1f} s: {event.reason}"
 
 

@@ -23,8 +23,8 @@ import inspect
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import WSMessage, WSMsgType
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception
@@ -44,10 +44,11 @@ from .events import (
     GaveUp,
     HoldingOff,
     ReconnectScheduled,
+    Stale,
 )
 from .link import Link, current_hook
-from .options import Options
-from .policy import Decision, Fail, HoldOff, Stop
+from .options import Endpoint, Options, check_credentials, check_headers, parse_url
+from .policy import Decision, Fail, HoldOff, Reconnect, Refresh, Stop
 from .redact import Redactor, redact_url
 from .retry import ClockedStop, Fatal, Retry, in_streak, retry_of, strategy_of
 from .state import TERMINAL, State, check_transition
@@ -81,6 +82,16 @@ def _size(data: str | bytes) -> int:
     return len(data)
 
 
+T = TypeVar("T")
+
+
+async def _result(value: T | Awaitable[T]) -> T:
+    """``value``, awaited if the callable that gave it was async."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
 async def _maybe_await(result: object) -> None:
     if inspect.isawaitable(result):
         await result
@@ -100,16 +111,27 @@ class Connection:
     Create one with ``wsclient.connect()`` or ``Session.connect()``.
     """
 
-    def __init__(self, session: Session, url: URL, options: Options) -> None:
+    def __init__(self, session: Session, endpoints: Sequence[Endpoint], options: Options) -> None:
         self._session = session
-        self._url = url
-        self._shown_url = redact_url(url)
         self._options = options
         self._clock = options.clock
-        self._headers = dict(options.headers) if options.headers is not None else None
         self._redactor = Redactor()
-        self._redactor.add_url(url)
-        self._redactor.add_headers(self._headers or {})
+        # The endpoints, tried in order (URLs, or callables giving a fresh one).
+        self._endpoints = list(endpoints)
+        self._shown = [
+            redact_url(e) if isinstance(e, URL) else "(url from a callable)"
+            for e in self._endpoints
+        ]
+        for endpoint in self._endpoints:
+            if isinstance(endpoint, URL):
+                self._redactor.add_url(endpoint)
+        if options.headers is not None and not callable(options.headers):
+            self._redactor.add_headers(options.headers)
+        self._current = 0  # the endpoint of the next attempt
+        self._tried = 1  # endpoints tried since the last success
+        self._round_hold: HoldOff | None = None  # a hold-off met in this round
+        self._refreshed = False  # a Refresh decision was used in this streak
+        self._warned = False  # about a malformed Retry-After
 
         self._state = State.IDLE
         self._supervisor: asyncio.Task[None] | None = None
@@ -117,6 +139,7 @@ class Connection:
         self._done = False  # the supervisor has finished
         self._error: BaseException | None = None  # how it ended, if not cleanly
         self._link: Link | None = None  # the open socket
+        self._successor: Link | None = None  # max_age: the next socket, set up
 
         self._inbox: deque[WSMessage] = deque()
         self._waiter: asyncio.Future[None] | None = None  # a starved consumer
@@ -134,6 +157,8 @@ class Connection:
         self._bytes_out = 0
         self._pongs = 0
         self._pings = 0
+        self._pong_at: float | None = None
+        self._data_at: float | None = None  # the stale watchdog saw data flow
         self._last_code: int | None = None
 
     # -- the public surface -------------------------------------------------------
@@ -145,16 +170,17 @@ class Connection:
 
     @property
     def url(self) -> str:
-        """The endpoint, redacted (no password, no query values)."""
-        return self._shown_url
+        """The current endpoint, redacted (no password, no query values)."""
+        return self._shown[self._current]
 
     @property
     def stats(self) -> Stats:
         """A snapshot of the counters."""
         link = self._link
+        now = self._clock.now()
         return Stats(
             state=self._state,
-            url=self._shown_url,
+            url=self.url,
             connects=self._connects,
             reconnects=max(self._connects - 1, 0),
             messages_in=self._messages_in,
@@ -162,9 +188,11 @@ class Connection:
             messages_out=self._messages_out,
             bytes_out=self._bytes_out,
             pongs=self._pongs,
+            pong_age=None if self._pong_at is None else now - self._pong_at,
+            data_age=None if self._data_at is None else now - self._data_at,
             buffered=len(self._outbox),
             last_close_code=self._last_code,
-            uptime=self._clock.now() - link.opened_at if link is not None else 0.0,
+            uptime=now - link.opened_at if link is not None else 0.0,
         )
 
     @property
@@ -184,7 +212,7 @@ class Connection:
         """Start connecting in the background (``async with`` does this)."""
         if self._supervisor is not None or self._state is not State.IDLE:
             raise InvalidState(f"{self!r} was opened already")
-        self._supervisor = asyncio.create_task(self._run(), name=f"wsclient {self._shown_url}")
+        self._supervisor = asyncio.create_task(self._run(), name=f"wsclient {self.url}")
 
     def __aiter__(self) -> Connection:
         return self
@@ -278,7 +306,7 @@ class Connection:
         return done
 
     def __repr__(self) -> str:
-        return f"<Connection {self._shown_url} {self._state}>"
+        return f"<Connection {self.url} {self._state}>"
 
     def _runs_in_own_task(self) -> bool:
         task = asyncio.current_task()
@@ -398,6 +426,7 @@ class Connection:
             return None
         if msg.type is WSMsgType.PONG:
             self._pongs += 1
+            self._pong_at = self._clock.now()
             if link.pong is not None and not link.pong.done():
                 link.pong.set_result(None)
             return None
@@ -420,10 +449,11 @@ class Connection:
     # -- sending ------------------------------------------------------------------
 
     async def _send(self, kind: WSMsgType, data: str | bytes) -> None:
-        link = self._link
-        if link is None or not link.open:
-            hook = current_hook.get()
-            link = hook if hook is not None and hook.owner is self and hook.hooked() else None
+        hook = current_hook.get()
+        if hook is not None and hook.owner is self and hook.hooked():
+            link: Link | None = hook  # on_connect's sends go to its own socket
+        else:
+            link = self._link if self._link is not None and self._link.open else None
         if link is not None and link.ending is None:
             try:
                 await self._write(link, kind, data)
@@ -467,13 +497,28 @@ class Connection:
 
     # -- one socket -----------------------------------------------------------------
 
-    async def _open_link(self) -> Link | Disconnect:
+    async def _resolve(self) -> tuple[URL, dict[str, str] | None]:
+        """The URL and headers of the next attempt: callables are called now,
+        once, and what they give is checked and its secrets remembered."""
+        source = self._endpoints[self._current]
+        url = source if isinstance(source, URL) else parse_url(await _result(source()))
+        self._redactor.add_url(url)
+        self._shown[self._current] = redact_url(url)
+        given = self._options.headers
+        if callable(given):
+            given = check_headers(await _result(given()))
+            self._redactor.add_headers(given)
+        headers = dict(given) if given is not None else None
+        check_credentials(url, headers)
+        return url, headers
+
+    async def _open_link(self, url: URL, headers: dict[str, str] | None) -> Link | Disconnect:
         """The opening handshake: a new link, or why there is none."""
         ws = None
         try:
             async with deadline(self._clock, self._options.open_timeout):
                 ws = await transport.open_websocket(
-                    self._session.client(), self._url, self._options, self._headers
+                    self._session.client(), url, self._options, headers
                 )
         except BaseException as exc:
             if ws is not None:  # the handshake succeeded just before the end
@@ -488,18 +533,27 @@ class Connection:
         """Run one open socket: announce it, start its helpers, read it."""
         self._link = link
         self._connects += 1
+        self._tried, self._round_hold = 1, None
         self._set_state(State.CONNECTED)
-        logger.info("connected to %s (attempt %d)", self._shown_url, attempt)
-        await self._emit(Connected(self._shown_url, attempt))
-        if self._options.heartbeat is not None:
+        logger.info("connected to %s (attempt %d)", self.url, attempt)
+        await self._emit(Connected(self.url, attempt))
+        options = self._options
+        if options.heartbeat is not None:
             self._spawn(link, self._heartbeat(link), "heartbeat")
-        if self._options.on_connect is not None or self._outbox:
-            context = contextvars.copy_context()
-            context.run(current_hook.set, link)
-            self._spawn(link, self._gate(link), "on_connect", context)
+        if options.stale_after is not None:
+            self._spawn(link, self._watch_data(link, options.stale_after), "stale watchdog")
+        if options.max_age is not None:
+            self._spawn(link, self._rotate(link, options.max_age), "rotation")
+        if not link.open and (options.on_connect is not None or self._outbox):
+            self._start_gate(link)
         else:
             link.open = True
         return await self._read(link)
+
+    def _start_gate(self, link: Link) -> asyncio.Task[None]:
+        context = contextvars.copy_context()
+        context.run(current_hook.set, link)
+        return self._spawn(link, self._gate(link), "on_connect", context)
 
     def _spawn(
         self,
@@ -507,8 +561,10 @@ class Connection:
         coro: Any,
         name: str,
         context: contextvars.Context | None = None,
-    ) -> None:
-        link.tasks.add(asyncio.create_task(coro, name=f"wsclient {name}", context=context))
+    ) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=f"wsclient {name}", context=context)
+        link.tasks.add(task)
+        return task
 
     async def _retire(self, link: Link) -> None:
         """After a socket ended: stop and await its helpers, let a closing
@@ -518,14 +574,16 @@ class Connection:
         try:
             await await_all({*link.tasks, *([link.closer] if link.closer else [])})
         finally:
+            link.tasks.clear()
             transport.discard(link.ws)
-            self._link = None
-            if self._on_connect_failed(link):  # none of its messages are yielded
-                link.early.clear()
+            if self._link is not link or self._on_connect_failed(link):
+                link.early.clear()  # a successor never adopted repeats the old socket
             else:  # the socket ended while on_connect ran: still the server's data
                 self._inbox.extend(link.early)
                 link.early.clear()
                 self._wake()
+            if self._link is link:
+                self._link = None
 
     @staticmethod
     def _on_connect_failed(link: Link) -> bool:
@@ -539,7 +597,8 @@ class Connection:
             async with deadline(self._clock, self._options.open_timeout):
                 if self._options.on_connect is not None:
                     await _maybe_await(self._options.on_connect(self))
-                await self._flush(link)
+                if link is self._link:  # not a successor set up while the old socket runs
+                    await self._flush(link)
         except DeadlineExceeded:
             self._lose(
                 link, "on_connect did not finish within open_timeout", DisconnectKind.TIMEOUT
@@ -554,12 +613,16 @@ class Connection:
                 failed = Disconnect(1011, "on_connect failed", kind=DisconnectKind.USER)
                 self._close_link(link, failed)
             return
-        if link.ending is None:
-            link.open = True
-            self._inbox.extend(link.early)
-            link.early.clear()
-            link.wake()
-            self._wake()
+        if link.ending is None and link is self._link:
+            self._let_through(link)
+
+    def _let_through(self, link: Link) -> None:
+        """Open the gate: the link's early messages, then all it reads, are yielded."""
+        link.open = True
+        self._inbox.extend(link.early)
+        link.early.clear()
+        link.wake()
+        self._wake()
 
     async def _heartbeat(self, link: Link) -> None:
         """Ping after ``heartbeat`` seconds without traffic; nothing back (a pong
@@ -588,6 +651,73 @@ class Connection:
                     return
             finally:
                 link.pong = None
+
+    async def _watch_data(self, link: Link, limit: float) -> None:
+        """The stale-data watchdog: no data message for ``limit`` seconds (from
+        the moment the socket opened) and the feed counts as dead, unless
+        ``on_stale`` says to keep waiting. Looks four times per ``limit``."""
+        seen, since = self._messages_in, self._clock.now()
+        self._data_at = since
+        while True:
+            await self._clock.sleep(limit / 4)
+            now = self._clock.now()
+            if self._messages_in != seen or self._paused is not None:
+                seen, since = self._messages_in, now
+                self._data_at = now
+                continue
+            if now - since < limit:
+                continue
+            on_stale = self._options.on_stale
+            keep = on_stale is not None and bool(await _result(on_stale(self)))
+            await self._emit(Stale(now - since, keep))
+            if not keep:
+                self._lose(link, f"no data for {now - since:g} s", DisconnectKind.STALE)
+                return
+            since = now
+
+    async def _rotate(self, link: Link, max_age: float) -> None:
+        """At ``max_age``, open the next socket and run its on_connect while
+        this one still delivers; then close this one. The supervisor adopts the
+        successor; until then its messages wait in its early inbox."""
+        await self._clock.sleep(max_age)
+        rotating = Disconnect(1000, "max_age reached", kind=DisconnectKind.ROTATE)
+        try:
+            successor = await self._open_link(*await self._resolve())
+        except Exception as exc:  # the url/headers callable: the next attempt says it
+            successor = Disconnect(kind=DisconnectKind.USER, detail=type(exc).__name__)
+        if isinstance(successor, Disconnect):
+            failure = successor.describe()
+            logger.warning("%s: rotation failed (%s); reconnecting", self.url, failure)
+            self._close_link(link, rotating)
+            return
+        try:
+            reader = self._spawn(successor, self._read(successor), "rotation reader")
+            if self._options.on_connect is not None:
+                gate = self._start_gate(successor)
+                await asyncio.wait({gate, reader}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            await self._retire(successor)
+            raise
+        if reader.done() or successor.ending is not None:  # it failed while being set up
+            await self._retire(successor)
+        else:
+            self._successor = successor
+        self._close_link(link, rotating)
+
+    async def _adopt(self, successor: Link) -> bool:
+        """Make the set-up successor the open socket; False if it died meanwhile."""
+        for task in successor.tasks:
+            task.cancel()  # its reader: a cancelled receive() leaves the socket usable
+        await await_all(successor.tasks)
+        ended = any(not t.cancelled() and t.result() is not None for t in successor.tasks)
+        successor.tasks.clear()
+        if ended or successor.ending is not None:
+            await self._retire(successor)
+            return False
+        successor.opened_at = self._clock.now()
+        self._link = successor
+        self._let_through(successor)
+        return True
 
     def _liveness(self) -> int:
         return self._messages_in + self._pongs + self._pings
@@ -628,10 +758,10 @@ class Connection:
             last = exc.last_attempt
             cause = retry_of_attempt(exc).disconnect
             self._error = RetriesExhausted(last.attempt_number, cause)
-            logger.warning("%s: %s", self._shown_url, self._error)
+            logger.warning("%s: %s", self.url, self._error)
             await self._emit(GaveUp(last.attempt_number, cause))
         except Exception as exc:
-            logger.exception("%s: the connection failed unexpectedly", self._shown_url)
+            logger.exception("%s: the connection failed unexpectedly", self.url)
             self._error = exc
         finally:
             await self._end()
@@ -643,7 +773,7 @@ class Connection:
             retrying = AsyncRetrying(
                 sleep=self._wait,
                 stop=ClockedStop(stop, self._clock) if stop is not None else stop_never,
-                wait=DecisionWait(self._options.rng, strategy_of),
+                wait=self._delay_for(DecisionWait(self._options.rng, strategy_of)),
                 retry=retry_if_exception(in_streak),
                 before_sleep=self._announce,
             )
@@ -658,14 +788,35 @@ class Connection:
             except Retry as ended:  # a stable connection ended: a new streak
                 carry = ended.restarted()
 
+    def _delay_for(self, decided: DecisionWait) -> Callable[[RetryCallState], float]:
+        """tenacity's wait: the decision's delay, stretched by the session's
+        reconnect budget if it is spent (one delay, announced once)."""
+        budget = self._session.budget
+
+        def delay(retry_state: RetryCallState) -> float:
+            wanted = decided(retry_state)
+            return wanted if budget is None else budget.reserve(self._clock.now(), wanted)
+
+        return delay
+
     async def _attempt(self, attempt: int) -> None:
-        """One attempt: open a socket and serve it. Returns on Stop; raises
-        ``Retry`` or ``Fatal``."""
+        """One attempt: open a socket (or adopt the one a rotation set up) and
+        serve it. Returns on Stop; raises ``Retry`` or ``Fatal``."""
         if self._closing is not None:
             return
         self._skip = self._holding = False
         self._set_state(State.CONNECTING)
-        link = await self._open_link()
+        successor, self._successor = self._successor, None
+        if successor is not None and await self._adopt(successor):
+            link: Link | Disconnect = successor
+        else:
+            try:
+                url, headers = await self._resolve()
+            except Exception as exc:  # the application's url or headers callable
+                self._error = exc
+                failure = Disconnect(kind=DisconnectKind.USER, detail=type(exc).__name__)
+                raise Fatal(failure, exc, attempt) from exc
+            link = await self._open_link(url, headers)
         if isinstance(link, Disconnect):
             await self._conclude(link, attempt, None)
             return
@@ -675,18 +826,53 @@ class Connection:
             await self._retire(link)
         await self._conclude(disconnect, attempt, link)
 
+    def _decide(self, disconnect: Disconnect, link: Link | None, stable: bool) -> Decision:
+        if self._closing is not None:
+            return Stop("the application closed the connection")
+        if link is not None and link.hook_error is not None:
+            return Fail("on_connect raised")
+        decision = self._options.policy.decide(disconnect)
+        if stable:
+            self._refreshed = False
+        if isinstance(decision, Refresh):
+            if self._refreshed:
+                return Fail(f"refused again after fresh credentials: {decision.reason}")
+            self._refreshed = True
+        return decision
+
+    def _fail_over(
+        self, decision: Reconnect | Refresh | HoldOff, link: Link | None
+    ) -> tuple[Reconnect | Refresh | HoldOff, bool]:
+        """On a connection failure or a hold-off, move to the next endpoint, at
+        once until every endpoint was tried; then wait, as long as the longest
+        wait (a hold-off) of the round asked. Returns the decision to wait on,
+        and whether to try at once."""
+        count = len(self._endpoints)
+        eligible = isinstance(decision, HoldOff) or (
+            link is None and isinstance(decision, Reconnect)
+        )
+        if count == 1 or not eligible:
+            return decision, False
+        if isinstance(decision, HoldOff):
+            self._round_hold = decision
+        self._current = (self._current + 1) % count
+        if self._tried < count:
+            self._tried += 1
+            return decision, True
+        self._tried = 1
+        held, self._round_hold = self._round_hold, None
+        return held or decision, False
+
     async def _conclude(self, disconnect: Disconnect, attempt: int, link: Link | None) -> None:
         """Decide what ``disconnect`` means, report it, and act on it."""
-        hook_error = link.hook_error if link is not None else None
-        if self._closing is not None:
-            decision: Decision = Stop("the application closed the connection")
-        elif hook_error is not None:
-            decision = Fail("on_connect raised")
-        else:
-            decision = self._options.policy.decide(disconnect)
+        stable = link is not None and (
+            self._clock.now() - link.opened_at >= self._options.stable_after
+        )
+        decision = self._decide(disconnect, link, stable)
         if disconnect.code is not None:
             self._last_code = disconnect.code
         if isinstance(decision, Fail):
+            hook_error = link.hook_error if link is not None else None
             self._error = hook_error or disconnect.to_error()
         self._set_state(
             State.CLOSED
@@ -695,32 +881,35 @@ class Connection:
             if isinstance(decision, Fail)
             else State.WAITING
         )
-        logger.info("%s: %s -> %s", self._shown_url, disconnect.describe(), decision)
+        logger.info("%s: %s -> %s", self.url, disconnect.describe(), decision)
+        self._warn_retry_after(disconnect)
         if link is None:
-            await self._emit(ConnectFailed(self._shown_url, attempt, disconnect))
+            await self._emit(ConnectFailed(self.url, attempt, disconnect))
         else:
-            await self._emit(
-                Disconnected(
-                    disconnect.code, disconnect.reason, disconnect.initiated_by, disconnect
-                )
-            )
+            code, reason, by = disconnect.code, disconnect.reason, disconnect.initiated_by
+            await self._emit(Disconnected(code, reason, by, disconnect))
         if isinstance(decision, Fail):
             raise Fatal(disconnect, self._error or disconnect.to_error(), attempt)
         if not isinstance(decision, Stop):
-            stable = link is not None and (
-                self._clock.now() - link.opened_at >= self._options.stable_after
-            )
-            raise Retry(disconnect, decision, stable=stable)
+            decision, now = self._fail_over(decision, link)
+            raise Retry(disconnect, decision, stable=stable, now=now)
+
+    def _warn_retry_after(self, disconnect: Disconnect) -> None:
+        value = disconnect.headers.get("Retry-After")
+        if value is not None and disconnect.retry_after is None and not self._warned:
+            self._warned = True
+            logger.warning("%s: ignoring a malformed Retry-After: %r", self.url, value)
 
     async def _announce(self, retry_state: RetryCallState) -> None:
         retry = retry_of(retry_state)
         delay = retry_state.upcoming_sleep
         attempt = retry_state.attempt_number
-        self._holding = isinstance(retry.decision, HoldOff)
-        logger.info("%s: next attempt in %.3f s (%s)", self._shown_url, delay, retry.decision)
-        await self._emit(ReconnectScheduled(attempt, delay, retry.decision, retry.disconnect))
-        if isinstance(retry.decision, HoldOff):
-            await self._emit(HoldingOff(delay, retry.decision.reason, attempt))
+        decision = retry.decision
+        self._holding = isinstance(decision, HoldOff) and not retry.now
+        logger.info("%s: next attempt in %.3f s to %s (%s)", self.url, delay, self.url, decision)
+        await self._emit(ReconnectScheduled(attempt, delay, decision, retry.disconnect, self.url))
+        if self._holding:
+            await self._emit(HoldingOff(delay, decision.reason, attempt))
 
     async def _wait(self, delay: float) -> None:
         """tenacity's sleep: on the clock, cut short by ``resume()``/``reconnect()``."""
@@ -739,13 +928,16 @@ class Connection:
 
     async def _end(self) -> None:
         """The last act: final state, consumers woken, the session told."""
+        successor, self._successor = self._successor, None
+        if successor is not None:  # set up by a rotation, never adopted
+            await self._retire(successor)
         self._done = True
         if self._state not in TERMINAL:
             self._set_state(State.FAILED if self._error is not None else State.CLOSED)
         if self._outbox:
             logger.warning(
                 "%s ended with %d buffered message(s) unsent (see Connection.unsent)",
-                self._shown_url,
+                self.url,
                 len(self._outbox),
             )
         self._wake()
@@ -756,7 +948,7 @@ class Connection:
         if new is not old:
             check_transition(old, new)
             self._state = new
-            logger.debug("%s: %s -> %s", self._shown_url, old, new)
+            logger.debug("%s: %s -> %s", self.url, old, new)
 
     async def _emit(self, event: Event) -> None:
         callback = self._options.on_event

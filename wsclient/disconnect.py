@@ -30,6 +30,8 @@ class DisconnectKind(enum.StrEnum):
     """The transport went away without a close frame (1006)."""
     HEARTBEAT = "heartbeat"
     """No pong (nor anything else) came back in time after a ping (1006)."""
+    STALE = "stale"
+    """No data message for ``stale_after`` seconds: the feed is dead (1006)."""
     HANDSHAKE = "handshake"
     """The server answered the upgrade request with ``status``."""
     DNS = "dns"
@@ -41,6 +43,8 @@ class DisconnectKind(enum.StrEnum):
     """The application closed the connection (``close()``, leaving ``async with``)."""
     FORCED = "forced"
     """The application asked for a fresh connection (``reconnect()``)."""
+    ROTATE = "rotate"
+    """The connection reached ``max_age`` and was replaced by a new one."""
 
 
 class Initiator(enum.StrEnum):
@@ -56,8 +60,10 @@ _INITIATORS = {
     DisconnectKind.HANDSHAKE: Initiator.SERVER,
     DisconnectKind.PROTOCOL: Initiator.CLIENT,
     DisconnectKind.HEARTBEAT: Initiator.CLIENT,
+    DisconnectKind.STALE: Initiator.CLIENT,
     DisconnectKind.USER: Initiator.CLIENT,
     DisconnectKind.FORCED: Initiator.CLIENT,
+    DisconnectKind.ROTATE: Initiator.CLIENT,
 }
 
 
@@ -118,6 +124,8 @@ class Disconnect:
         status: The HTTP status of a rejected handshake.
         headers: The response headers of a rejected handshake that are safe to keep.
         detail: A redacted, human-readable account of the error, if any.
+        retry_after: The seconds a ``Retry-After`` header asked to wait, if it
+            was there and readable.
     """
 
     code: int | None = None
@@ -127,6 +135,7 @@ class Disconnect:
     status: int | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     detail: str = ""
+    retry_after: float | None = None
 
     def __post_init__(self) -> None:
         # Disconnect(status=401) is a rejected handshake, not a close frame.

@@ -19,6 +19,7 @@ __all__ = [
     "GaveUp",
     "HoldingOff",
     "ReconnectScheduled",
+    "Stale",
 ]
 
 
@@ -59,12 +60,24 @@ class ConnectFailed:
 
 @dataclass(frozen=True, slots=True)
 class ReconnectScheduled:
-    """The next attempt starts after ``delay`` seconds (announced for every wait)."""
+    """The next attempt, to ``url``, starts after ``delay`` seconds (announced
+    for every wait, the reconnect budget's share included)."""
 
     attempt: int
     delay: float
     decision: Decision
     cause: Disconnect
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """No data message came for ``idle`` seconds (``stale_after``); the
+    connection reconnects unless ``on_stale`` chose to keep waiting. Data
+    liveness, apart from the heartbeat's transport liveness."""
+
+    idle: float
+    kept_waiting: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,4 +97,4 @@ class GaveUp:
     cause: Disconnect
 
 
-Event = Connected | Disconnected | ConnectFailed | ReconnectScheduled | HoldingOff | GaveUp
+Event = Connected | Disconnected | ConnectFailed | ReconnectScheduled | HoldingOff | GaveUp | Stale

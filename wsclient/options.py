@@ -22,11 +22,27 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .events import Event
 
-__all__ = ["ConnectOptions", "Options", "parse_url"]
+__all__ = [
+    "ConnectOptions",
+    "Endpoint",
+    "HeadersSource",
+    "Options",
+    "UrlSource",
+    "check_credentials",
+    "check_headers",
+    "endpoints",
+    "parse_url",
+]
 
 OnConnect = Callable[["Connection"], Awaitable[None] | None]
 OnEvent = Callable[["Event"], object]
+OnStale = Callable[["Connection"], bool | Awaitable[bool]]
 StopStrategy = stop_base | Callable[[Any], bool]
+Headers = Mapping[str, str]
+HeadersSource = Headers | Callable[[], Headers | Awaitable[Headers]]
+UrlFactory = Callable[[], str | URL | Awaitable[str | URL]]
+UrlSource = str | URL | UrlFactory
+Endpoint = URL | UrlFactory
 
 _SCHEMES = ("ws", "wss", "http", "https")
 
@@ -40,13 +56,16 @@ class ConnectOptions(TypedDict, total=False):
     policy: ReconnectPolicy
     on_connect: OnConnect | None
     on_event: OnEvent | None
+    on_stale: OnStale | None
     heartbeat: float | None
     pong_timeout: float
     stable_after: float
     stop: StopStrategy | None
     buffer_size: int
     max_queue: int
-    headers: Mapping[str, str] | None
+    headers: HeadersSource | None
+    stale_after: float | None
+    max_age: float | None
     clock: Clock
     rng: Random
     open_timeout: float | None
@@ -100,7 +119,16 @@ class Options:
         buffer_size: How many sends the outbox holds while reconnecting.
         max_queue: How many received messages wait for the consumer before
             reading pauses (backpressure).
-        headers: Extra handshake headers (``Authorization`` is never logged).
+        headers: Extra handshake headers (``Authorization`` is never logged),
+            or a (sync or async) callable returning them, called before
+            every attempt: fresh credentials on each reconnect.
+        stale_after: Seconds without a data message after which the feed
+            counts as dead (1006) and reconnects; ``None`` (the default) is off.
+        on_stale: Asked when ``stale_after`` passes: return True to keep
+            waiting (a quiet channel) instead of reconnecting.
+        max_age: Seconds after which a connection is replaced: a new one is
+            opened and set up first, then the old one closed (no gap; the
+            overlap may repeat messages).
         clock: The source of time; ``wsclient.testing.FakeClock`` in tests.
         rng: The randomness of every jitter.
         open_timeout: Seconds the opening handshake may take.
@@ -121,7 +149,10 @@ class Options:
     stop: StopStrategy | None = None
     buffer_size: int = 1024
     max_queue: int = 1024
-    headers: Mapping[str, str] | None = None
+    headers: HeadersSource | None = None
+    stale_after: float | None = None
+    on_stale: OnStale | None = None
+    max_age: float | None = None
     clock: Clock = field(default_factory=SystemClock)
     rng: Random = field(default_factory=Random)
     open_timeout: float | None = 10.0
@@ -137,6 +168,9 @@ class Options:
             raise TypeError(f"policy must be a ReconnectPolicy, got {type(self.policy).__name__}")
         _callable("on_connect", self.on_connect)
         _callable("on_event", self.on_event)
+        _callable("on_stale", self.on_stale)
+        _positive("stale_after", self.stale_after, optional=True)
+        _positive("max_age", self.max_age, optional=True)
         _callable("stop", self.stop)
         _positive("heartbeat", self.heartbeat, optional=True)
         _positive("pong_timeout", self.pong_timeout)
@@ -155,12 +189,34 @@ class Options:
             raise TypeError(f"rng must be a random.Random, got {type(self.rng).__name__}")
         if not isinstance(self.ssl, bool | _ssl.SSLContext):
             raise TypeError(f"ssl must be a bool or an SSLContext, got {type(self.ssl).__name__}")
-        if self.headers is not None:
-            for name, value in self.headers.items():
-                if not isinstance(name, str) or not isinstance(value, str):
-                    raise TypeError(f"headers must map str to str; the header {name!r} does not")
+        if self.headers is not None and not callable(self.headers):
+            check_headers(self.headers)
         if isinstance(self.protocols, str):
             raise TypeError("protocols must be a sequence of str, not one str")
+
+
+def check_headers(headers: object) -> Headers:
+    """``headers`` if it maps str to str; else ``TypeError`` naming the culprit."""
+    if not isinstance(headers, Mapping):
+        raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"headers must map str to str; the header {name!r} does not")
+    return headers
+
+
+def check_credentials(url: URL, headers: Headers | None) -> None:
+    """aiohttp refuses a URL's user info next to an Authorization header."""
+    if url.user is not None and any(n.lower() == "authorization" for n in headers or ()):
+        raise ValueError("credentials in the url and an Authorization header: use one")
+
+
+def endpoints(url: UrlSource | Sequence[UrlSource]) -> list[Endpoint]:
+    """One or several endpoints, URLs checked now (callables when called)."""
+    given = [url] if isinstance(url, str | URL) or callable(url) else list(url)
+    if not given:
+        raise ValueError("url: give at least one endpoint")
+    return [u if callable(u) else parse_url(u) for u in given]
 
 
 def parse_url(url: str | URL) -> URL:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 from tenacity.wait import wait_base
 
@@ -23,6 +24,7 @@ __all__ = [
     "HoldOff",
     "Reconnect",
     "ReconnectPolicy",
+    "Refresh",
     "Rule",
     "Stop",
 ]
@@ -40,6 +42,19 @@ class Reconnect:
 
     def __str__(self) -> str:
         return f"reconnect: {self.reason}" if self.reason else "reconnect"
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """Reconnect at once with fresh credentials (``url``/``headers`` callables
+    are called again), once: the same end again in a row fails. For a 401 or
+    403 handshake, or a close code like 4401 that says a token expired."""
+
+    reason: str = ""
+    wait: ClassVar[WaitStrategy] = IMMEDIATE
+
+    def __str__(self) -> str:
+        return f"refresh credentials: {self.reason}" if self.reason else "refresh credentials"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +88,8 @@ class Stop:
         return f"stop: {self.reason}" if self.reason else "stop"
 
 
-Decision = Reconnect | HoldOff | Fail | Stop
-_DECISION_TYPES = (Reconnect, HoldOff, Fail, Stop)
+Decision = Reconnect | Refresh | HoldOff | Fail | Stop
+_DECISION_TYPES = (Reconnect, Refresh, HoldOff, Fail, Stop)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +157,14 @@ _BY_CODE = {
     DisconnectKind.PROTOCOL: 1002,
     DisconnectKind.LOST: 1006,
     DisconnectKind.HEARTBEAT: 1006,
+    DisconnectKind.STALE: 1006,
 }
 
 _TRANSIENT = "a network failure that may pass"
 KINDS: dict[DisconnectKind, Decision] = {
     DisconnectKind.USER: Stop("the application closed the connection"),
     DisconnectKind.FORCED: Reconnect(IMMEDIATE, "the application asked to reconnect"),
+    DisconnectKind.ROTATE: Reconnect(IMMEDIATE, "max_age: the new connection is ready"),
     DisconnectKind.DNS: Reconnect(STANDARD, f"name resolution failed: {_TRANSIENT}"),
     DisconnectKind.REFUSED: Reconnect(STANDARD, f"connection refused: {_TRANSIENT}"),
     DisconnectKind.RESET: Reconnect(STANDARD, f"connection reset: {_TRANSIENT}"),
@@ -186,40 +203,56 @@ class ReconnectPolicy:
     Build one with :meth:`default` or :meth:`persistent`, then adjust with
     :meth:`with_rule` (close codes) and :meth:`with_status_rule` (HTTP statuses
     of a rejected handshake). A close the application asked for always stops.
+
+    A 429 or 503 handshake with a ``Retry-After`` header holds off that long:
+    never earlier than asked, at most 20 % later (so a fleet does not return in
+    the same second), and never longer than ``max_retry_after`` seconds.
     """
 
-    __slots__ = ("_codes", "_statuses")
+    __slots__ = ("_codes", "_statuses", "max_retry_after")
 
     def __init__(
         self,
         codes: tuple[Rule, ...] = CLOSE_CODES,
         statuses: tuple[Rule, ...] = HANDSHAKE_STATUSES,
+        *,
+        max_retry_after: float = 600.0,
     ) -> None:
+        if not 0 < max_retry_after < float("inf"):
+            raise ValueError(
+                f"max_retry_after must be a finite number > 0, got {max_retry_after!r}"
+            )
         self._codes = codes
         self._statuses = statuses
+        self.max_retry_after = max_retry_after
 
     @classmethod
-    def default(cls) -> ReconnectPolicy:
+    def default(cls, *, max_retry_after: float = 600.0) -> ReconnectPolicy:
         """The table in DESIGN.md: 1000 stops, 1002 fails, 1012 restarts, ..."""
-        return cls()
+        return cls(max_retry_after=max_retry_after)
 
     @classmethod
-    def persistent(cls) -> ReconnectPolicy:
+    def persistent(cls, *, max_retry_after: float = 600.0) -> ReconnectPolicy:
         """For feeds that must never end: 1000 and 1001 reconnect too."""
         reason = "persistent: a feed that must never end reconnects after {}"
-        return cls().with_rule(1000, Reconnect(STANDARD, reason.format("1000")))
+        policy = cls(max_retry_after=max_retry_after)
+        return policy.with_rule(1000, Reconnect(STANDARD, reason.format("1000")))
 
     def with_rule(self, codes: int | range, decision: Decision) -> ReconnectPolicy:
         """A new policy deciding ``decision`` for the close code(s) ``codes``."""
         _check_decision(decision)
         rule = Rule(_as_range(codes, "codes"), decision)
-        return ReconnectPolicy((rule, *self._codes), self._statuses)
+        return ReconnectPolicy(
+            (rule, *self._codes), self._statuses, max_retry_after=self.max_retry_after
+        )
 
     def with_status_rule(self, statuses: int | range, decision: Decision) -> ReconnectPolicy:
         """A new policy deciding ``decision`` for a handshake rejected with ``statuses``."""
         _check_decision(decision)
         rule = Rule(_as_range(statuses, "statuses"), decision)
-        return ReconnectPolicy(self._codes, (rule, *self._statuses))
+        return ReconnectPolicy(
+            self._codes, (rule, *self._statuses), max_retry_after=self.max_retry_after
+        )
 
     def for_code(self, code: int) -> Decision:
         """The decision for a connection the server closed with ``code``."""
@@ -233,11 +266,26 @@ class ReconnectPolicy:
         """The decision for ``disconnect``."""
         kind = disconnect.kind
         if kind is DisconnectKind.HANDSHAKE:
-            return self.for_status(disconnect.status or 0)
+            status = disconnect.status or 0
+            decision = self.for_status(status)
+            asked = disconnect.retry_after
+            if (
+                asked is not None
+                and status in (429, 503)
+                and isinstance(decision, Reconnect | HoldOff)
+            ):
+                return self._retry_after(status, asked)
+            return decision
         if kind in _BY_CODE:
             code = disconnect.code
             return self.for_code(_BY_CODE[kind] if code is None else code)
         return KINDS[kind]
+
+    def _retry_after(self, status: int, asked: float) -> HoldOff:
+        low = min(asked, self.max_retry_after)
+        high = min(asked * 1.2, self.max_retry_after)
+        reason = f"{status} with Retry-After {asked:g} s (RFC 9110 §10.2.3)"
+        return HoldOff(Uniform(low, max(low, high)), reason)
 
     def rows(self) -> Iterator[Rule]:
         """Every close-code rule, newest first (the ones :meth:`for_code` reads)."""

@@ -16,10 +16,10 @@ from tenacity import RetryCallState
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from .backoff import WaitStrategy
+from .backoff import IMMEDIATE, WaitStrategy
 from .clock import Clock
 from .disconnect import Disconnect
-from .policy import HoldOff, Reconnect
+from .policy import HoldOff, Reconnect, Refresh
 
 __all__ = ["ClockedStop", "Fatal", "Retry", "in_streak", "retry_of", "strategy_of"]
 
@@ -27,15 +27,23 @@ __all__ = ["ClockedStop", "Fatal", "Retry", "in_streak", "retry_of", "strategy_o
 class Retry(Exception):
     """An attempt ended in Reconnect or HoldOff."""
 
-    def __init__(self, disconnect: Disconnect, decision: Reconnect | HoldOff, *, stable: bool):
+    def __init__(
+        self,
+        disconnect: Disconnect,
+        decision: Reconnect | Refresh | HoldOff,
+        *,
+        stable: bool,
+        now: bool = False,
+    ):
         super().__init__(disconnect.describe())
         self.disconnect = disconnect
         self.decision = decision
         self.stable = stable
+        self.now = now  # fail over to the next endpoint at once
 
     def restarted(self) -> Retry:
         """The same end, as the first failure of a new streak."""
-        return Retry(self.disconnect, self.decision, stable=False)
+        return Retry(self.disconnect, self.decision, stable=False, now=self.now)
 
 
 class Fatal(Exception):
@@ -63,8 +71,10 @@ def retry_of(retry_state: RetryCallState) -> Retry:
 
 
 def strategy_of(retry_state: RetryCallState) -> WaitStrategy | wait_base:
-    """The wait strategy the failed attempt's decision chose."""
-    return retry_of(retry_state).decision.wait
+    """The wait strategy the failed attempt's decision chose (none, to fail
+    over to the next endpoint)."""
+    retry = retry_of(retry_state)
+    return IMMEDIATE if retry.now else retry.decision.wait
 
 
 class _OnClock:

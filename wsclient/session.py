@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from typing import Unpack
+from collections.abc import Sequence
+from typing import Any, Unpack
 
 import aiohttp
 from yarl import URL
 
+from .budget import ReconnectBudget
 from .connection import Connection
 from .errors import InvalidState
-from .options import ConnectOptions, Options, parse_url
+from .options import ConnectOptions, Options, UrlSource, check_credentials, endpoints
 from .transport import refuse_redirects
 
 __all__ = ["Session", "connect"]
+
+_DEFAULT_BUDGET: Any = object()  # "the default budget", told apart from None
 
 
 class Session:
@@ -32,36 +36,56 @@ class Session:
             redirects unless told otherwise). Without one, the session creates
             its own, unlimited and refusing redirects, and recreates it if it
             was closed.
+        budget: The reconnect budget all its connections share (storm
+            protection); ``None`` for none. The default allows 6,000
+            reconnects a minute, 100 in any second.
         **defaults: Options every connection of this session starts from.
     """
 
     def __init__(
-        self, client: aiohttp.ClientSession | None = None, **defaults: Unpack[ConnectOptions]
+        self,
+        client: aiohttp.ClientSession | None = None,
+        *,
+        budget: ReconnectBudget | None = _DEFAULT_BUDGET,
+        **defaults: Unpack[ConnectOptions],
     ) -> None:
         self._defaults = Options(**defaults)
+        if budget is _DEFAULT_BUDGET:
+            budget = ReconnectBudget()
+        elif budget is not None and not isinstance(budget, ReconnectBudget):
+            raise TypeError(f"budget must be a ReconnectBudget, got {type(budget).__name__}")
+        self.budget = budget
         self._client = client
         self._owns_client = client is None
         self._connections: set[Connection] = set()
         self._closed = False
         self._ephemeral = False  # made by wsclient.connect(): ends with its connection
 
-    def connect(self, url: str | URL, **options: Unpack[ConnectOptions]) -> Connection:
-        """A new connection to ``url``; use it with ``async with``.
+    def connect(
+        self, url: UrlSource | Sequence[UrlSource], **options: Unpack[ConnectOptions]
+    ) -> Connection:
+        """A new connection; use it with ``async with``.
+
+        Args:
+            url: A ws/wss/http/https URL, a (sync or async) callable giving a
+                fresh one before every attempt (a short-lived token), or a list
+                of those: endpoints tried in order, the next one at once after
+                a connection failure or a 1013, a hold-off only after all.
 
         Raises:
-            ValueError, TypeError: the URL or an option is not acceptable
+            ValueError, TypeError: a URL or an option is not acceptable
                 (nothing has been sent).
             InvalidState: the session is closed.
         """
         if self._closed:
             raise InvalidState("this session is closed")
-        parsed = parse_url(url)
+        targets = endpoints(url)
         settings = dataclasses.replace(self._defaults, **options)
-        if parsed.user is not None and any(
-            name.lower() == "authorization" for name in settings.headers or {}
-        ):
-            raise ValueError("credentials in the url and an Authorization header: use one")
-        connection = Connection(self, parsed, settings)
+        if not callable(settings.headers):
+            for target in targets:
+                if isinstance(target, URL):
+                    check_credentials(target, settings.headers)
+        connection = Connection(self, targets, settings)
         self._connections.add(connection)
         return connection
 
@@ -96,7 +120,7 @@ class Session:
         await self.close()
 
 
-def connect(url: str | URL, **options: Unpack[ConnectOptions]) -> Connection:
+def connect(url: UrlSource | Sequence[UrlSource], **options: Unpack[ConnectOptions]) -> Connection:
     """A connection with a session of its own, closed with it.
 
     ``async with wsclient.connect(url, on_connect=subscribe) as conn: ...``

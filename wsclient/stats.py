@@ -15,7 +15,7 @@ class Stats:
 
     Attributes:
         state: The state when the snapshot was taken.
-        url: The endpoint, redacted.
+        url: The current endpoint, redacted.
         connects: Successful handshakes.
         reconnects: Successful handshakes after the first.
         messages_in: Data messages received (control frames not counted).
@@ -23,6 +23,10 @@ class Stats:
         messages_out: Data messages sent, buffered ones once flushed.
         bytes_out: Their payload bytes.
         pongs: Pongs received: the transport is alive (heartbeat liveness).
+        pong_age: Seconds since the last pong (``None`` before the first).
+        data_age: Seconds since data last flowed, as the ``stale_after``
+            watchdog samples it (a quarter of ``stale_after``); ``None``
+            without the watchdog.
         buffered: Messages waiting in the outbox.
         last_close_code: The effective close code of the last disconnect.
         uptime: Seconds the current connection has been open (0 while down).
@@ -37,6 +41,8 @@ class Stats:
     messages_out: int
     bytes_out: int
     pongs: int
+    pong_age: float | None
+    data_age: float | None
     buffered: int
     last_close_code: int | None
     uptime: float

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 
 import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
@@ -36,6 +38,7 @@ __all__ = [
     "from_message",
     "open_websocket",
     "refuse_redirects",
+    "retry_after",
     "safe_headers",
 ]
 
@@ -143,9 +146,36 @@ def from_exception(exc: BaseException, redactor: Redactor) -> Disconnect | None:
     detail = redactor.scrub(f"{type(exc).__name__}: {exc}")
     if isinstance(exc, aiohttp.WSServerHandshakeError | RedirectRefused):
         headers = safe_headers(exc.headers)
-        return Disconnect(status=exc.status, headers=headers, detail=detail, kind=_Kind.HANDSHAKE)
+        return Disconnect(
+            status=exc.status,
+            headers=headers,
+            detail=detail,
+            kind=_Kind.HANDSHAKE,
+            retry_after=retry_after(headers),
+        )
     kind = _kind_of(exc)
     return None if kind is None else Disconnect(detail=detail, kind=kind)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The seconds a ``Retry-After`` header asks to wait (RFC 9110 §10.2.3):
+    delta-seconds, or an HTTP-date measured against the response's ``Date``
+    (else the wall clock). ``None`` if absent or unreadable."""
+    value = headers.get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    date = _http_date(headers.get("Date", ""))
+    return max(0.0, when - (date if date is not None else time.time()))
+
+
+def _http_date(value: str) -> float | None:
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _kind_of(exc: BaseException) -> DisconnectKind | None:
