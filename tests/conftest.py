@@ -16,7 +16,7 @@ from wsclient.testing.plugin import StartServer
 E = TypeVar("E")
 
 
-pytest_plugins = ["wsclient.testing"]  # fake_clock, ws_server
+pytest_plugins = ["wsclient.testing", "pytester"]  # fake_clock, ws_server; pytester
 
 
 @pytest.fixture

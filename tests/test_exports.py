@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import inspect
 from pathlib import Path
 
 import wsclient
@@ -36,6 +37,22 @@ def test_the_contract_names_exist() -> None:
         assert name in wsclient.__all__, name
     assert issubclass(wsclient.FatalClose, wsclient.WSClientError)
     assert wsclient.testing.FakeClock is not None
+
+
+def test_every_public_name_and_method_has_a_docstring() -> None:
+    missing = []
+    for module in (wsclient, wsclient.testing):
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (inspect.getdoc(obj) or "").strip():
+                missing.append(name)
+            if inspect.isclass(obj):
+                for attr, value in vars(obj).items():
+                    function = value.fget if isinstance(value, property) else value
+                    function = getattr(function, "__func__", function)
+                    if not attr.startswith("_") and callable(function) and not function.__doc__:
+                        missing.append(f"{name}.{attr}")
+    assert missing == []
 
 
 def test_py_typed_is_shipped() -> None:

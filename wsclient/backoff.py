@@ -65,6 +65,7 @@ class Exponential:
         _check("cap", self.cap)
 
     def delay(self, repeat: int, rng: Random) -> float:
+        """Random in ``[0, min(cap, first * 2**(repeat-1))]``."""
         exponent = min(max(repeat, 1) - 1, _MAX_EXPONENT)
         return rng.uniform(0.0, min(self.cap, self.first * 2.0**exponent))
 
@@ -83,6 +84,7 @@ class Uniform:
             raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
 
     def delay(self, repeat: int, rng: Random) -> float:
+        """Random in ``[low, high]``, whatever the repeat."""
         if self.low == self.high:
             return self.low
         return rng.uniform(self.low, self.high)
@@ -102,6 +104,7 @@ class Doubling:
         _check("cap", self.cap)
 
     def delay(self, repeat: int, rng: Random) -> float:
+        """Random in ``[low, high]`` times ``2**(repeat-1)``, at most ``cap``."""
         exponent = min(max(repeat, 1) - 1, _MAX_EXPONENT)
         return min(self.cap, rng.uniform(self.low, self.high) * 2.0**exponent)
 

@@ -34,9 +34,11 @@ class SystemClock:
     """The real clock: ``time.monotonic`` and ``asyncio.sleep``."""
 
     def now(self) -> float:
+        """``time.monotonic()``."""
         return time.monotonic()
 
     async def sleep(self, seconds: float) -> None:
+        """``asyncio.sleep(seconds)``."""
         await asyncio.sleep(seconds)
 
     def __repr__(self) -> str:
@@ -56,9 +58,11 @@ class ScaledClock:
         self._origin = time.monotonic()
 
     def now(self) -> float:
+        """Seconds since this clock was made, ``factor`` times faster than real."""
         return (time.monotonic() - self._origin) * self.factor
 
     async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds / factor`` of real time."""
         await asyncio.sleep(seconds / self.factor)
 
     def __repr__(self) -> str:

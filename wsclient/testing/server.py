@@ -312,6 +312,7 @@ class FaultServer:
         return self
 
     async def close(self) -> None:
+        """Stop listening and end every connection (stalled ones too)."""
         if self._server is not None:
             await self._server.close()
 

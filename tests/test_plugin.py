@@ -1,0 +1,39 @@
+"""The pytest plugin, as a user's project enables it (in a separate pytest run)."""
+
+from __future__ import annotations
+
+import pytest
+
+CONFTEST = 'pytest_plugins = ["wsclient.testing"]\n'
+
+TEST_MY_BOT = """
+import pytest
+import wsclient
+from wsclient.testing import Close, Hold, Send
+
+
+@pytest.mark.asyncio
+async def test_my_bot_rides_through_a_restart(ws_server, fake_clock):
+    server = await ws_server([[Send("a"), Close(1012)], [Send("b"), Close(1000)]])
+    async with wsclient.connect(server.url, clock=fake_clock) as conn:
+        assert [m.data async for m in conn] == ["a", "b"]
+    assert 5 <= fake_clock.now() <= 30
+
+
+@pytest.mark.asyncio
+async def test_a_silent_server_is_caught_by_the_heartbeat(ws_server, fake_clock):
+    server = await ws_server([[Hold(pong=False)], [Close(1000)]])
+    events = []
+    conn = wsclient.connect(server.url, clock=fake_clock, on_event=events.append)
+    async with conn:
+        assert [m async for m in conn] == []
+    assert events[1].code == 1006
+"""
+
+
+def test_the_plugin_serves_a_users_project(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_my_bot=TEST_MY_BOT)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=2)
