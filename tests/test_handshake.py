@@ -142,3 +142,12 @@ async def test_a_trusted_certificate_connects(
     url = tls_server.make_url("/").with_scheme("wss")
     async with wsclient.connect(url, ssl=context, **options) as conn:
         assert [m.data async for m in conn] == ["secure"]
+
+
+async def test_turning_tls_verification_off_is_explicit_and_logged(
+    tls_server: TestServer, options: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    url = tls_server.make_url("/").with_scheme("wss")
+    async with wsclient.connect(url, ssl=False, **options) as conn:
+        assert [m.data async for m in conn] == ["secure"]
+    assert "TLS certificate verification is off" in caplog.text

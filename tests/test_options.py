@@ -48,6 +48,7 @@ def test_url_must_be_a_string_or_url() -> None:
         ("buffer_size", 1.5, TypeError, "buffer_size must be an int"),
         ("max_queue", 0, ValueError, "max_queue must be >= 1"),
         ("max_msg_size", -1, ValueError, "max_msg_size"),
+        ("max_msg_size", 0, ValueError, "max_msg_size must be >= 1"),
         ("compress", 8, ValueError, "compress must be 0 or 9-15"),
         ("policy", "default", TypeError, "policy must be a ReconnectPolicy"),
         ("on_connect", 3, TypeError, "on_connect must be callable"),
@@ -72,6 +73,10 @@ def test_an_unknown_option_is_named() -> None:
         wsclient.Session(heartbeet=5)  # type: ignore[call-arg]
     with pytest.raises(TypeError, match="heartbeet"):
         wsclient.Session().connect("ws://127.0.0.1:1/", heartbeet=5)  # type: ignore[call-arg]
+
+
+def test_unlimited_messages_must_be_asked_for() -> None:
+    assert Options(max_msg_size=0, allow_unlimited_messages=True).max_msg_size == 0
 
 
 def test_defaults() -> None:

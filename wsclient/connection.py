@@ -127,6 +127,8 @@ class Connection:
                 self._redactor.add_url(endpoint)
         if options.headers is not None and not callable(options.headers):
             self._redactor.add_headers(options.headers)
+        if options.ssl is False:
+            logger.warning("TLS certificate verification is off for %s", self._shown[0])
         self._current = 0  # the endpoint of the next attempt
         self._tried = 1  # endpoints tried since the last success
         self._round_hold: HoldOff | None = None  # a hold-off met in this round

@@ -71,6 +71,7 @@ class ConnectOptions(TypedDict, total=False):
     open_timeout: float | None
     close_timeout: float
     max_msg_size: int
+    allow_unlimited_messages: bool
     compress: int
     protocols: Sequence[str]
     origin: str | None
@@ -133,11 +134,15 @@ class Options:
         rng: The randomness of every jitter.
         open_timeout: Seconds the opening handshake may take.
         close_timeout: Seconds to wait for the server's close frame on ``close()``.
-        max_msg_size: The largest message accepted, in bytes (1009 beyond).
+        max_msg_size: The largest message accepted, in bytes (1009 beyond);
+            also what a compressed message may inflate to.
+        allow_unlimited_messages: Let ``max_msg_size=0`` mean "no limit"
+            (refused otherwise: one hostile message could exhaust memory).
         compress: permessage-deflate window bits (9-15), 0 for none.
         protocols: Subprotocols to offer.
         origin: The ``Origin`` header.
-        ssl: An ``SSLContext``, or ``True`` for default verification.
+        ssl: An ``SSLContext``, or ``True`` for default verification; ``False``
+            turns verification off (logged as a warning).
     """
 
     policy: ReconnectPolicy = field(default_factory=ReconnectPolicy.default)
@@ -158,6 +163,7 @@ class Options:
     open_timeout: float | None = 10.0
     close_timeout: float = 10.0
     max_msg_size: int = 4 * 1024 * 1024
+    allow_unlimited_messages: bool = False
     compress: int = 0
     protocols: Sequence[str] = ()
     origin: str | None = None
@@ -179,7 +185,7 @@ class Options:
         _positive("close_timeout", self.close_timeout)
         _whole("buffer_size", self.buffer_size, 0)
         _whole("max_queue", self.max_queue, 1)
-        _whole("max_msg_size", self.max_msg_size, 0)
+        _whole("max_msg_size", self.max_msg_size, 0 if self.allow_unlimited_messages else 1)
         _whole("compress", self.compress, 0)
         if self.compress and not 9 <= self.compress <= 15:
             raise ValueError(f"compress must be 0 or 9-15 (window bits), got {self.compress}")
