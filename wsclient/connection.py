@@ -311,9 +311,10 @@ class Connection:
         return f"<Connection {self.url} {self._state}>"
 
     def _runs_in_own_task(self) -> bool:
-        task = asyncio.current_task()
-        link = self._link
-        return task is self._supervisor or (link is not None and task in link.tasks)
+        """Whether we are the supervisor (on_event) or an on_connect."""
+        hook = current_hook.get()
+        in_hook = hook is not None and hook.owner is self
+        return in_hook or asyncio.current_task() is self._supervisor
 
     # -- receiving ----------------------------------------------------------------
 
