@@ -1,0 +1,181 @@
+"""The receive loops the throughput phase races, one per client library.
+
+Each takes a ``/stream`` URL and the number of messages the server will send,
+receives them all, and returns how long the messages after the first took
+(the first one's arrival starts the clock, so connecting is not counted).
+wsclient's background reader may have queued one socket read's worth of
+messages by then (at most ``max_queue``, 1024): a head start that matters
+only in runs of a few thousand messages, such as ``--quick``.
+Every loop does the same per-message work: count, compare, and have a
+``str`` in hand (aiohttp, wsclient and websockets decode TEXT for us; picows
+is asked to). websockets and picows are optional: missing, they are skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+import wsclient
+
+__all__ = ["CLIENTS", "LEAN", "RAW", "WSCLIENT", "Client", "Run", "available"]
+
+RAW = "aiohttp async-for"
+LEAN = "aiohttp receive()"
+WSCLIENT = "wsclient"
+WEBSOCKETS = "websockets"
+PICOWS = "picows"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One receive run: ``messages`` arrived in ``seconds`` after the first."""
+
+    messages: int
+    seconds: float
+
+
+def _ended_early(received: int, count: int) -> RuntimeError:
+    return RuntimeError(f"the stream ended after {received} of {count} messages")
+
+
+async def aiohttp_async_for(url: str, count: int) -> Run:
+    """aiohttp as documented: ``async for msg in ws``."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        await anext(ws)
+        start = time.perf_counter()
+        received = 1
+        async for _msg in ws:
+            received += 1
+            if received == count:
+                break
+        end = time.perf_counter()
+    if received != count:
+        raise _ended_early(received, count)
+    return Run(count - 1, end - start)
+
+
+async def aiohttp_receive(url: str, count: int) -> Run:
+    """The leanest aiohttp loop: a bound ``receive`` and the data types
+    cached in a tuple (DESIGN.md's "lean ``await ws.receive()`` loop")."""
+    data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        receive = ws.receive
+        await receive()
+        start = time.perf_counter()
+        received = 1
+        while received < count:
+            msg = await receive()
+            if msg.type not in data_types:
+                break
+            received += 1
+        end = time.perf_counter()
+    if received != count:
+        raise _ended_early(received, count)
+    return Run(count - 1, end - start)
+
+
+async def wsclient_async_for(url: str, count: int) -> Run:
+    """wsclient with its defaults (heartbeat on): ``async for msg in conn``."""
+    async with wsclient.connect(url) as conn:
+        await anext(conn)
+        start = time.perf_counter()
+        received = 1
+        async for _msg in conn:
+            received += 1
+            if received == count:
+                break
+        end = time.perf_counter()
+    if received != count:
+        raise _ended_early(received, count)
+    return Run(count - 1, end - start)
+
+
+async def websockets_async_for(url: str, count: int) -> Run:
+    """websockets' asyncio implementation: ``async for msg in ws``."""
+    # optional: a missing module (mypy too) means this client is skipped
+    from websockets.asyncio.client import connect  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+
+    async with connect(url, compression=None, max_size=None, proxy=None) as ws:
+        messages = aiter(ws)
+        await anext(messages)
+        start = time.perf_counter()
+        received = 1
+        async for _msg in messages:
+            received += 1
+            if received == count:
+                break
+        end = time.perf_counter()
+    if received != count:
+        raise _ended_early(received, count)
+    return Run(count - 1, end - start)
+
+
+async def picows_callback(url: str, count: int) -> Run:
+    """picows: frames arrive in a callback (no awaiting per message); each
+    TEXT payload is decoded to ``str`` like the others do."""
+    # optional: a missing module (mypy too) means this client is skipped
+    import picows  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Run] = loop.create_future()
+    text, close = picows.WSMsgType.TEXT, picows.WSMsgType.CLOSE
+
+    class Counter(picows.WSListener):  # type: ignore[misc, unused-ignore]
+        received = 0
+        start = 0.0
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            kind = frame.msg_type
+            if kind == text:
+                frame.get_payload_as_utf8_text()
+                self.received += 1
+                if self.received == 1:
+                    self.start = time.perf_counter()
+                elif self.received == count and not done.done():
+                    done.set_result(Run(count - 1, time.perf_counter() - self.start))
+            elif kind == close:
+                transport.send_close(frame.get_close_code())
+                transport.disconnect()
+                if not done.done():
+                    done.set_exception(_ended_early(self.received, count))
+
+    transport, _listener = await picows.ws_connect(Counter, url)
+    try:
+        return await done
+    finally:
+        transport.disconnect()
+        await transport.wait_disconnected()
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """A named receive loop; ``module`` must be importable for it to run."""
+
+    name: str
+    run: Callable[[str, int], Awaitable[Run]]
+    module: str | None = None
+
+    def installed(self) -> bool:
+        return self.module is None or importlib.util.find_spec(self.module) is not None
+
+
+CLIENTS = (
+    Client(RAW, aiohttp_async_for),
+    Client(LEAN, aiohttp_receive),
+    Client(WSCLIENT, wsclient_async_for),
+    Client(WEBSOCKETS, websockets_async_for, "websockets"),
+    Client(PICOWS, picows_callback, "picows"),
+)
+
+
+def available() -> tuple[list[Client], list[str]]:
+    """The clients that can run here, and the names of those skipped."""
+    ready = [c for c in CLIENTS if c.installed()]
+    return ready, [c.name for c in CLIENTS if not c.installed()]
