@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import inspect
 import json
 import logging
@@ -27,12 +28,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import WSMessage, WSMsgType
-from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception
-from tenacity.stop import stop_never
+from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
 from yarl import URL
 
 from . import transport
-from .backoff import DecisionWait
 from .clock import DeadlineExceeded, deadline
 from .disconnect import Disconnect, DisconnectKind, is_valid_wire_code
 from .errors import BufferFull, ConnectionClosed, InvalidState, RetriesExhausted, WSClientError
@@ -50,7 +49,7 @@ from .link import Link, current_hook
 from .options import Endpoint, Options, check_credentials, check_headers, parse_url
 from .policy import Decision, Fail, HoldOff, Reconnect, Refresh, Stop
 from .redact import Redactor, redact_url
-from .retry import ClockedStop, Fatal, Retry, in_streak, retry_of, strategy_of
+from .retry import Fatal, Retry, Streak, retry_of
 from .state import TERMINAL, State, check_transition
 from .stats import Stats
 from .tasks import await_all
@@ -111,6 +110,43 @@ class Connection:
     Create one with ``wsclient.connect()`` or ``Session.connect()``.
     """
 
+    __slots__ = (
+        "_bytes_in",
+        "_bytes_out",
+        "_clock",
+        "_closing",
+        "_connects",
+        "_current",
+        "_data_at",
+        "_done",
+        "_endpoints",
+        "_error",
+        "_holding",
+        "_inbox",
+        "_last_code",
+        "_link",
+        "_messages_in",
+        "_messages_out",
+        "_nap",
+        "_options",
+        "_outbox",
+        "_paused",
+        "_pings",
+        "_pong_at",
+        "_pongs",
+        "_redactor",
+        "_round_hold",
+        "_session",
+        "_shown",
+        "_skip",
+        "_state",
+        "_successor",
+        "_supervisor",
+        "_tried",
+        "_waiter",
+        "_warned",
+    )
+
     def __init__(self, session: Session, endpoints: Sequence[Endpoint], options: Options) -> None:
         self._session = session
         self._options = options
@@ -132,7 +168,6 @@ class Connection:
         self._current = 0  # the endpoint of the next attempt
         self._tried = 1  # endpoints tried since the last success
         self._round_hold: HoldOff | None = None  # a hold-off met in this round
-        self._refreshed = False  # a Refresh decision was used in this streak
         self._warned = False  # about a malformed Retry-After
 
         self._state = State.IDLE
@@ -146,7 +181,7 @@ class Connection:
         self._inbox: deque[WSMessage] = deque()
         self._waiter: asyncio.Future[None] | None = None  # a starved consumer
         self._paused: asyncio.Future[None] | None = None  # the reader, at max_queue
-        self._outbox: deque[_Outgoing] = deque()
+        self._outbox: deque[_Outgoing] | None = None  # made when first needed
 
         self._nap: asyncio.Task[None] | None = None  # the wait before an attempt
         self._holding = False  # that wait is a hold-off
@@ -192,7 +227,7 @@ class Connection:
             pongs=self._pongs,
             pong_age=None if self._pong_at is None else now - self._pong_at,
             data_age=None if self._data_at is None else now - self._data_at,
-            buffered=len(self._outbox),
+            buffered=len(self._outbox or ()),
             last_close_code=self._last_code,
             uptime=now - link.opened_at if link is not None else 0.0,
         )
@@ -201,7 +236,7 @@ class Connection:
     def unsent(self) -> list[str | bytes]:
         """The payloads still waiting in the outbox, oldest first (after a
         close or failure, these were never sent)."""
-        return [data for _, data in self._outbox]
+        return [data for _, data in self._outbox or ()]
 
     async def __aenter__(self) -> Connection:
         self.open()
@@ -417,6 +452,8 @@ class Connection:
             self._inbox.append(msg)
             self._wake()
         else:
+            if link.early is None:
+                link.early = deque()
             link.early.append(msg)
             link.wake()
 
@@ -471,6 +508,8 @@ class Connection:
                 return
         if self._closing is not None or self._state in TERMINAL:
             raise InvalidState(f"{self!r} has ended; the message was not sent") from self._error
+        if self._outbox is None:
+            self._outbox = deque()
         if len(self._outbox) >= self._options.buffer_size:
             raise BufferFull(
                 f"the outbox holds {len(self._outbox)} messages (buffer_size); "
@@ -490,7 +529,7 @@ class Connection:
 
     async def _flush(self, link: Link) -> None:
         outbox = self._outbox
-        while outbox:
+        while outbox:  # None or empty: nothing to flush
             kind, data = outbox.popleft()
             try:
                 await self._write(link, kind, data)
@@ -579,11 +618,11 @@ class Connection:
         finally:
             link.tasks.clear()
             transport.discard(link.ws)
-            if self._link is not link or self._on_connect_failed(link):
-                link.early.clear()  # a successor never adopted repeats the old socket
-            else:  # the socket ended while on_connect ran: still the server's data
-                self._inbox.extend(link.early)
-                link.early.clear()
+            early, link.early = link.early, None
+            # A successor never adopted repeats the old socket; one whose
+            # on_connect failed yields nothing; else it is the server's data.
+            if early and self._link is link and not self._on_connect_failed(link):
+                self._inbox.extend(early)
                 self._wake()
             if self._link is link:
                 self._link = None
@@ -622,8 +661,9 @@ class Connection:
     def _let_through(self, link: Link) -> None:
         """Open the gate: the link's early messages, then all it reads, are yielded."""
         link.open = True
-        self._inbox.extend(link.early)
-        link.early.clear()
+        if link.early:
+            self._inbox.extend(link.early)
+            link.early = None
         link.wake()
         self._wake()
 
@@ -754,93 +794,97 @@ class Connection:
 
     async def _run(self) -> None:
         try:
-            await self._retry_loop()
+            await self._retry_loop(self._new_streak())
         except Fatal as fatal:
             await self._emit(GaveUp(fatal.attempts, fatal.disconnect))
-        except RetryError as exc:
-            last = exc.last_attempt
-            cause = retry_of_attempt(exc).disconnect
-            self._error = RetriesExhausted(last.attempt_number, cause)
-            logger.warning("%s: %s", self.url, self._error)
-            await self._emit(GaveUp(last.attempt_number, cause))
         except Exception as exc:
             logger.exception("%s: the connection failed unexpectedly", self.url)
             self._error = exc
         finally:
             await self._end()
 
-    async def _retry_loop(self) -> None:
-        carry: Retry | None = None
-        while True:  # one AsyncRetrying per streak of failures
-            stop = self._options.stop
-            retrying = AsyncRetrying(
-                sleep=self._wait,
-                stop=ClockedStop(stop, self._clock) if stop is not None else stop_never,
-                wait=self._delay_for(DecisionWait(self._options.rng, strategy_of)),
-                retry=retry_if_exception(in_streak),
-                before_sleep=self._announce,
-            )
+    def _new_streak(self) -> Streak:
+        options = self._options
+        return Streak(self._clock, options.rng, options.stop, self._session.budget)
+
+    async def _retry_loop(self, streak: Streak) -> None:
+        """Connect (retrying on tenacity), serve outside the retrying, decide;
+        until a decision stops or fails."""
+        pending: Retry | None = None
+        while True:
             try:
-                async for attempt in retrying:
-                    with attempt:
-                        if carry is not None:
-                            pending, carry = carry, None
-                            raise pending
-                        await self._attempt(attempt.retry_state.attempt_number)
+                link = await self._connect(streak, pending)
+            except RetryError as exc:  # the user's stop
+                cause = retry_of_attempt(exc).disconnect
+                self._error = RetriesExhausted(streak.attempt, cause)
+                logger.warning("%s: %s", self.url, self._error)
+                raise Fatal(cause, self._error, streak.attempt) from None
+            if link is None:  # closed meanwhile
                 return
-            except Retry as ended:  # a stable connection ended: a new streak
-                carry = ended.restarted()
+            try:
+                disconnect = await self._serve(link, streak.attempt)
+            finally:
+                await self._retire(link)
+            if self._clock.now() - link.opened_at >= self._options.stable_after:
+                streak = self._new_streak()  # it held: the curves start over
+                streak.attempt = 1  # that connection is the new streak's first attempt
+            pending = await self._conclude(disconnect, streak, link)
+            if pending is None:
+                return
 
-    def _delay_for(self, decided: DecisionWait) -> Callable[[RetryCallState], float]:
-        """tenacity's wait: the decision's delay, stretched by the session's
-        reconnect budget if it is spent (one delay, announced once)."""
-        budget = self._session.budget
+    async def _connect(self, streak: Streak, pending: Retry | None) -> Link | None:
+        """Attempts, on tenacity, until a socket is open; a pending end of the
+        last socket counts as the first failure (so its wait comes first)."""
+        retrying = AsyncRetrying(
+            sleep=self._wait,
+            stop=streak.stop,
+            wait=streak.wait,
+            retry=retry_if_exception_type(Retry),
+            before_sleep=functools.partial(self._announce, streak=streak),
+        )
+        async for attempt in retrying:
+            with attempt:
+                if pending is not None:
+                    failed, pending = pending, None
+                    raise failed
+                return await self._attempt(streak)
+        return None  # pragma: no cover - the loop returns or raises
 
-        def delay(retry_state: RetryCallState) -> float:
-            wanted = decided(retry_state)
-            return wanted if budget is None else budget.reserve(self._clock.now(), wanted)
-
-        return delay
-
-    async def _attempt(self, attempt: int) -> None:
-        """One attempt: open a socket (or adopt the one a rotation set up) and
-        serve it. Returns on Stop; raises ``Retry`` or ``Fatal``."""
+    async def _attempt(self, streak: Streak) -> Link | None:
+        """Open a socket (or adopt the one a rotation set up). Raises ``Retry``
+        or ``Fatal`` for a failed attempt; ``None`` when closed meanwhile."""
         if self._closing is not None:
-            return
+            return None
+        streak.attempt += 1
         self._skip = self._holding = False
         self._set_state(State.CONNECTING)
         successor, self._successor = self._successor, None
         if successor is not None and await self._adopt(successor):
-            link: Link | Disconnect = successor
-        else:
-            try:
-                url, headers = await self._resolve()
-            except Exception as exc:  # the application's url or headers callable
-                self._error = exc
-                failure = Disconnect(kind=DisconnectKind.USER, detail=type(exc).__name__)
-                raise Fatal(failure, exc, attempt) from exc
-            link = await self._open_link(url, headers)
-        if isinstance(link, Disconnect):
-            await self._conclude(link, attempt, None)
-            return
+            return successor
         try:
-            disconnect = await self._serve(link, attempt)
-        finally:
-            await self._retire(link)
-        await self._conclude(disconnect, attempt, link)
+            url, headers = await self._resolve()
+        except Exception as exc:  # the application's url or headers callable
+            self._error = exc
+            failure = Disconnect(kind=DisconnectKind.USER, detail=type(exc).__name__)
+            raise Fatal(failure, exc, streak.attempt) from exc
+        link = await self._open_link(url, headers)
+        if isinstance(link, Disconnect):
+            retry = await self._conclude(link, streak, None)
+            if retry is not None:
+                raise retry
+            return None
+        return link
 
-    def _decide(self, disconnect: Disconnect, link: Link | None, stable: bool) -> Decision:
+    def _decide(self, disconnect: Disconnect, link: Link | None, streak: Streak) -> Decision:
         if self._closing is not None:
             return Stop("the application closed the connection")
         if link is not None and link.hook_error is not None:
             return Fail("on_connect raised")
         decision = self._options.policy.decide(disconnect)
-        if stable:
-            self._refreshed = False
         if isinstance(decision, Refresh):
-            if self._refreshed:
+            if streak.refreshed:
                 return Fail(f"refused again after fresh credentials: {decision.reason}")
-            self._refreshed = True
+            streak.refreshed = True
         return decision
 
     def _fail_over(
@@ -866,12 +910,12 @@ class Connection:
         held, self._round_hold = self._round_hold, None
         return held or decision, False
 
-    async def _conclude(self, disconnect: Disconnect, attempt: int, link: Link | None) -> None:
-        """Decide what ``disconnect`` means, report it, and act on it."""
-        stable = link is not None and (
-            self._clock.now() - link.opened_at >= self._options.stable_after
-        )
-        decision = self._decide(disconnect, link, stable)
+    async def _conclude(
+        self, disconnect: Disconnect, streak: Streak, link: Link | None
+    ) -> Retry | None:
+        """Decide what ``disconnect`` means and report it: ``None`` to stop, a
+        ``Retry`` to wait as it says; raises ``Fatal`` to fail."""
+        decision = self._decide(disconnect, link, streak)
         if disconnect.code is not None:
             self._last_code = disconnect.code
         if isinstance(decision, Fail):
@@ -884,18 +928,20 @@ class Connection:
             if isinstance(decision, Fail)
             else State.WAITING
         )
-        logger.info("%s: %s -> %s", self.url, disconnect.describe(), decision)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s: %s -> %s", self.url, disconnect.describe(), decision)
         self._warn_retry_after(disconnect)
         if link is None:
-            await self._emit(ConnectFailed(self.url, attempt, disconnect))
+            await self._emit(ConnectFailed(self.url, streak.attempt, disconnect))
         else:
             code, reason, by = disconnect.code, disconnect.reason, disconnect.initiated_by
             await self._emit(Disconnected(code, reason, by, disconnect))
         if isinstance(decision, Fail):
-            raise Fatal(disconnect, self._error or disconnect.to_error(), attempt)
-        if not isinstance(decision, Stop):
-            decision, now = self._fail_over(decision, link)
-            raise Retry(disconnect, decision, stable=stable, now=now)
+            raise Fatal(disconnect, self._error or disconnect.to_error(), streak.attempt)
+        if isinstance(decision, Stop):
+            return None
+        decision, now = self._fail_over(decision, link)
+        return Retry(disconnect, decision, now=now)
 
     def _warn_retry_after(self, disconnect: Disconnect) -> None:
         value = disconnect.headers.get("Retry-After")
@@ -903,20 +949,20 @@ class Connection:
             self._warned = True
             logger.warning("%s: ignoring a malformed Retry-After: %r", self.url, value)
 
-    async def _announce(self, retry_state: RetryCallState) -> None:
+    async def _announce(self, retry_state: RetryCallState, streak: Streak) -> None:
         retry = retry_of(retry_state)
         delay = retry_state.upcoming_sleep
-        attempt = retry_state.attempt_number
         decision = retry.decision
         self._holding = isinstance(decision, HoldOff) and not retry.now
-        logger.info("%s: next attempt in %.3f s to %s (%s)", self.url, delay, self.url, decision)
-        await self._emit(ReconnectScheduled(attempt, delay, decision, retry.disconnect, self.url))
+        logger.info("%s: next attempt in %.3f s (%s)", self.url, delay, decision)
+        event = ReconnectScheduled(streak.attempt, delay, decision, retry.disconnect, self.url)
+        await self._emit(event)
         if self._holding:
-            await self._emit(HoldingOff(delay, decision.reason, attempt))
+            await self._emit(HoldingOff(delay, decision.reason, streak.attempt))
 
     async def _wait(self, delay: float) -> None:
         """tenacity's sleep: on the clock, cut short by ``resume()``/``reconnect()``."""
-        if self._closing is not None or self._skip:
+        if self._closing is not None or self._skip or delay <= 0:
             return
         nap = asyncio.create_task(self._clock.sleep(delay), name="wsclient wait")
         self._nap = nap

@@ -50,7 +50,7 @@ class Link:
         self.owner = owner
         self.ws = ws
         self.opened_at = opened_at
-        self.early: deque[WSMessage] = deque()  # before the gate opens
+        self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
         self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
         self.open = False  # the gate has opened
         self.ending: Disconnect | None = None  # why wsclient ends this socket

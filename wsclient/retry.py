@@ -1,49 +1,48 @@
 """The reconnect loop's glue to tenacity.
 
-Each attempt (open a socket, serve it until it ends) either returns (a Stop
-decision), raises :class:`Retry` (Reconnect or HoldOff) or :class:`Fatal`
-(Fail). One ``AsyncRetrying`` covers one streak of failures: when a
-connection that had been stable ends, its ``Retry`` is not retried in the old
-streak but carried into a new one, so the attempt count and every backoff
-curve start over.
+A :class:`Streak` is the run of failures since the last connection that held
+(``stable_after``): it counts the attempts, keeps the backoff curves (one
+``DecisionWait``) and the user's stop. tenacity's ``AsyncRetrying`` drives
+the attempts of a streak up to an open socket; the socket is served outside
+it, so no retry machinery stays alive while messages flow. When the socket
+ends, its ``Retry`` is raised as the first attempt of the next retry loop,
+which waits as the decision says; if the socket had held, a fresh streak
+starts, so the attempt count and every curve start over.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from random import Random
 from typing import Any
 
 from tenacity import RetryCallState
-from tenacity.stop import stop_base
+from tenacity.stop import stop_never
 from tenacity.wait import wait_base
 
-from .backoff import IMMEDIATE, WaitStrategy
+from .backoff import IMMEDIATE, DecisionWait, WaitStrategy
+from .budget import ReconnectBudget
 from .clock import Clock
 from .disconnect import Disconnect
 from .policy import HoldOff, Reconnect, Refresh
 
-__all__ = ["ClockedStop", "Fatal", "Retry", "in_streak", "retry_of", "strategy_of"]
+__all__ = ["Fatal", "Retry", "Streak", "retry_of", "strategy_of"]
 
 
 class Retry(Exception):
-    """An attempt ended in Reconnect or HoldOff."""
+    """An attempt ended in Reconnect, Refresh or HoldOff."""
 
     def __init__(
         self,
         disconnect: Disconnect,
         decision: Reconnect | Refresh | HoldOff,
         *,
-        stable: bool,
         now: bool = False,
     ):
         super().__init__(disconnect.describe())
         self.disconnect = disconnect
         self.decision = decision
-        self.stable = stable
         self.now = now  # fail over to the next endpoint at once
-
-    def restarted(self) -> Retry:
-        """The same end, as the first failure of a new streak."""
-        return Retry(self.disconnect, self.decision, stable=False, now=self.now)
 
 
 class Fatal(Exception):
@@ -54,11 +53,6 @@ class Fatal(Exception):
         self.disconnect = disconnect
         self.error = error
         self.attempts = attempts
-
-
-def in_streak(exc: BaseException) -> bool:
-    """tenacity's retry predicate: retry what failed in this streak."""
-    return isinstance(exc, Retry) and not exc.stable
 
 
 def retry_of(retry_state: RetryCallState) -> Retry:
@@ -77,27 +71,51 @@ def strategy_of(retry_state: RetryCallState) -> WaitStrategy | wait_base:
     return IMMEDIATE if retry.now else retry.decision.wait
 
 
-class _OnClock:
-    """A retry state whose ``seconds_since_start`` counts on the injected clock
-    (tenacity's own reads ``time.monotonic``)."""
+class _InStreak:
+    """A retry state as the user's stop sees it: the streak's attempt count,
+    and ``seconds_since_start`` on the injected clock (tenacity's own count
+    restarts with each retry loop and its time is ``time.monotonic``)."""
 
-    def __init__(self, state: RetryCallState, seconds: float) -> None:
+    def __init__(self, state: RetryCallState, attempt: int, seconds: float) -> None:
         self._state = state
+        self.attempt_number = attempt
         self.seconds_since_start = seconds
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._state, name)
 
 
-class ClockedStop(stop_base):
-    """The user's tenacity stop, seeing time on the connection's clock, so
-    ``stop_after_delay`` works in virtual time too. One per streak."""
+class Streak:
+    """The failures since the last connection that held."""
 
-    def __init__(self, stop: Any, clock: Clock) -> None:
-        self._stop = stop
+    __slots__ = ("_budget", "_clock", "_decided", "_start", "_stop", "attempt", "refreshed")
+
+    def __init__(
+        self,
+        clock: Clock,
+        rng: Random,
+        stop: Callable[[Any], bool] | None,
+        budget: ReconnectBudget | None,
+    ) -> None:
         self._clock = clock
         self._start = clock.now()
+        self._stop = stop
+        self._budget = budget
+        self._decided = DecisionWait(rng, strategy_of)
+        self.attempt = 0  # attempts made in this streak
+        self.refreshed = False  # a Refresh decision was used
 
-    def __call__(self, retry_state: RetryCallState) -> bool:
+    def stop(self, retry_state: RetryCallState) -> bool:
+        """tenacity's stop: the user's, seeing the streak on the clock."""
+        if self._stop is None:
+            return bool(stop_never(retry_state))
         seconds = self._clock.now() - self._start
-        return bool(self._stop(_OnClock(retry_state, seconds)))
+        return bool(self._stop(_InStreak(retry_state, self.attempt, seconds)))
+
+    def wait(self, retry_state: RetryCallState) -> float:
+        """tenacity's wait: the decision's delay, stretched by the session's
+        reconnect budget if it is spent (one delay, announced once)."""
+        wanted = self._decided(retry_state)
+        if self._budget is None:
+            return wanted
+        return self._budget.reserve(self._clock.now(), wanted)
