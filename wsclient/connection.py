@@ -24,7 +24,7 @@ import inspect
 import json
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import WSMessage, WSMsgType
@@ -539,22 +539,23 @@ class Connection:
 
     # -- one socket -----------------------------------------------------------------
 
-    async def _resolve(self) -> tuple[URL, dict[str, str] | None]:
+    async def _resolve(self) -> tuple[URL, Mapping[str, str] | None]:
         """The URL and headers of the next attempt: callables are called now,
         once, and what they give is checked and its secrets remembered."""
         source = self._endpoints[self._current]
+        given = self._options.headers
+        if isinstance(source, URL) and not callable(given):
+            return source, given  # checked, and remembered by the redactor, up front
         url = source if isinstance(source, URL) else parse_url(await _result(source()))
         self._redactor.add_url(url)
         self._shown[self._current] = redact_url(url)
-        given = self._options.headers
         if callable(given):
             given = check_headers(await _result(given()))
             self._redactor.add_headers(given)
-        headers = dict(given) if given is not None else None
-        check_credentials(url, headers)
-        return url, headers
+        check_credentials(url, given)
+        return url, given
 
-    async def _open_link(self, url: URL, headers: dict[str, str] | None) -> Link | Disconnect:
+    async def _open_link(self, url: URL, headers: Mapping[str, str] | None) -> Link | Disconnect:
         """The opening handshake: a new link, or why there is none."""
         ws = None
         try:

@@ -9,7 +9,9 @@ came from aiohttp or the network before the text is kept anywhere.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from urllib.parse import quote, quote_plus
 
 from yarl import URL
@@ -30,6 +32,7 @@ def is_secret_header(name: str) -> bool:
     return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS)
 
 
+@functools.lru_cache(maxsize=256)
 def redact_url(url: URL) -> str:
     """``url`` as text with the password and all query values masked (and the
     user name, when it comes alone: then it is a token)."""
@@ -42,39 +45,61 @@ def redact_url(url: URL) -> str:
     return str(url)
 
 
+@dataclass(frozen=True)
+class _Secrets:
+    """What to scrub: whole texts to replace (URL forms), and values to mask."""
+
+    forms: Mapping[str, str]
+    values: tuple[str, ...]
+
+
+def _values(found: Iterable[str]) -> tuple[str, ...]:
+    # Longest first, so a token inside a header value is masked whole; a value
+    # shorter than _MIN_SECRET would scrub innocent text (still masked in URLs).
+    return tuple(sorted({s for s in found if len(s) >= _MIN_SECRET}, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _url_secrets(url: URL) -> _Secrets:
+    forms: dict[str, str] = {}
+    bare = url.with_user(None)  # aiohttp shows URLs without their user info
+    for whole in (url, url.with_query(None), bare, bare.with_query(None)):
+        shown = redact_url(whole)
+        for form in (str(whole), whole.human_repr()):
+            if form != shown:
+                forms[form] = shown
+    values = [url.password or "", url.raw_password or "", *url.query.values()]
+    if url.password is None:
+        values += [url.user or "", url.raw_user or ""]
+    values.extend(part.partition("=")[2] for part in url.raw_query_string.split("&"))
+    encoded = [*values, *(quote(v, safe="") for v in values), *map(quote_plus, values)]
+    return _Secrets(forms, _values(encoded))
+
+
 class Redactor:
     """Scrubs a connection's secrets out of arbitrary text: first each of its
     URLs, written whole, becomes its redacted form; then every secret value
-    left (long enough to be one) becomes ``***``."""
+    left (long enough to be one) becomes ``***``. The secrets of a URL are
+    worked out once and shared by every connection to it."""
 
-    __slots__ = ("_secrets", "_urls")
+    __slots__ = ("_parts",)
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._secrets: tuple[str, ...] = ()
-        self._urls: dict[str, str] = {}
+        self._parts: list[_Secrets] = []
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
-        """Remember more secrets (longest first, so a token inside a header
-        value is masked whole)."""
-        found = set(self._secrets)
-        found.update(s for s in secrets if len(s) >= _MIN_SECRET)
-        self._secrets = tuple(sorted(found, key=len, reverse=True))
+        """Remember more secret values."""
+        values = _values(secrets)
+        if values:
+            self._parts.append(_Secrets({}, values))
 
     def add_url(self, url: URL) -> None:
-        """Remember the password and query values of ``url``, as given and as
-        percent-encoded (a text may show either)."""
-        bare = url.with_user(None)  # aiohttp shows URLs without their user info
-        for whole in (url, url.with_query(None), bare, bare.with_query(None)):
-            shown = redact_url(whole)
-            for form in (str(whole), whole.human_repr()):
-                if form != shown:
-                    self._urls[form] = shown
-        values = [url.password or "", url.raw_password or "", *url.query.values()]
-        if url.password is None:
-            values += [url.user or "", url.raw_user or ""]
-        values.extend(part.partition("=")[2] for part in url.raw_query_string.split("&"))
-        self.add([*values, *(quote(v, safe="") for v in values), *map(quote_plus, values)])
+        """Remember the password and query values of ``url`` (as given and as
+        percent-encoded: a text may show either), and its whole forms."""
+        secrets = _url_secrets(url)
+        if secrets not in self._parts:
+            self._parts.append(secrets)
 
     def add_headers(self, headers: Mapping[str, str]) -> None:
         """Remember the values of secret headers, and the credentials in them."""
@@ -87,10 +112,12 @@ class Redactor:
 
     def scrub(self, text: str) -> str:
         """``text`` with every remembered secret masked."""
-        for form in sorted(self._urls, key=len, reverse=True):
-            if form in text:
-                text = text.replace(form, self._urls[form])
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        for part in self._parts:
+            for form in sorted(part.forms, key=len, reverse=True):
+                if form in text:
+                    text = text.replace(form, part.forms[form])
+        for part in self._parts:
+            for secret in part.values:
+                if secret in text:
+                    text = text.replace(secret, MASK)
         return text

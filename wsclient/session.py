@@ -80,7 +80,7 @@ class Session:
         if self._closed:
             raise InvalidState("this session is closed")
         targets = endpoints(url)
-        settings = dataclasses.replace(self._defaults, **options)
+        settings = dataclasses.replace(self._defaults, **options) if options else self._defaults
         if not callable(settings.headers):
             for target in targets:
                 if isinstance(target, URL):
