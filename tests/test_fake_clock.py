@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from wsclient.clock import SystemClock, deadline
+from wsclient.clock import Clock, DeadlineExceeded, SystemClock, deadline
 from wsclient.testing import FakeClock
 
 
@@ -130,6 +130,17 @@ async def test_deadline_on_the_fake_clock() -> None:
         await clock.sleep(9)
     async with deadline(clock, None):
         await clock.sleep(100)
+
+
+@pytest.mark.parametrize("clock", [SystemClock(), FakeClock()], ids=["system", "fake"])
+async def test_deadline_tells_its_own_timeout_from_the_bodys(clock: Clock) -> None:
+    with pytest.raises(DeadlineExceeded):
+        async with deadline(clock, 0.01):
+            await clock.sleep(0.02)
+    with pytest.raises(TimeoutError) as info:
+        async with deadline(clock, 10):
+            raise TimeoutError("the body's own")
+    assert not isinstance(info.value, DeadlineExceeded)
 
 
 async def test_deadline_lets_an_outer_cancel_through() -> None:

@@ -82,6 +82,16 @@ async def deadline(clock: Clock, seconds: float | None) -> AsyncIterator[None]:
     if seconds is None or task is None:
         yield
         return
+    if type(clock) is SystemClock:  # the loop's own timer: no task needed
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                yield
+        except TimeoutError:
+            if scope.expired():
+                raise DeadlineExceeded(f"no answer within {seconds} s") from None
+            raise
+        return
     cancelling = task.cancelling()
     fired = False
 

@@ -32,7 +32,7 @@ from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_excepti
 from yarl import URL
 
 from . import transport
-from .clock import DeadlineExceeded, deadline
+from .clock import DeadlineExceeded, SystemClock, deadline
 from .disconnect import Disconnect, DisconnectKind, is_valid_wire_code
 from .errors import BufferFull, ConnectionClosed, InvalidState, RetriesExhausted, WSClientError
 from .events import (
@@ -139,6 +139,7 @@ class Connection:
         "_session",
         "_shown",
         "_skip",
+        "_sleep",
         "_state",
         "_successor",
         "_supervisor",
@@ -151,6 +152,9 @@ class Connection:
         self._session = session
         self._options = options
         self._clock = options.clock
+        # The system clock's sleep is asyncio.sleep: one frame less per sleeper.
+        system = type(options.clock) is SystemClock
+        self._sleep = asyncio.sleep if system else options.clock.sleep
         self._redactor = Redactor()
         # The endpoints, tried in order (URLs, or callables giving a fresh one).
         self._endpoints = list(endpoints)
@@ -572,8 +576,8 @@ class Connection:
             return failure
         return Link(self, ws, self._clock.now())
 
-    async def _serve(self, link: Link, attempt: int) -> Disconnect:
-        """Run one open socket: announce it, start its helpers, read it."""
+    async def _open(self, link: Link, attempt: int) -> None:
+        """A socket is open: announce it and start its helpers (then read it)."""
         self._link = link
         self._connects += 1
         self._tried, self._round_hold = 1, None
@@ -591,7 +595,6 @@ class Connection:
             self._start_gate(link)
         else:
             link.open = True
-        return await self._read(link)
 
     def _start_gate(self, link: Link) -> asyncio.Task[None]:
         context = contextvars.copy_context()
@@ -676,7 +679,7 @@ class Connection:
         timeout = self._options.pong_timeout
         while True:
             seen = self._liveness()
-            await self._clock.sleep(interval)
+            await self._sleep(interval)
             if self._paused is not None:
                 self._resume_reader()  # a slow consumer holds the reader, not the peer
                 continue
@@ -703,7 +706,7 @@ class Connection:
         seen, since = self._messages_in, self._clock.now()
         self._data_at = since
         while True:
-            await self._clock.sleep(limit / 4)
+            await self._sleep(limit / 4)
             now = self._clock.now()
             if self._messages_in != seen or self._paused is not None:
                 seen, since = self._messages_in, now
@@ -723,7 +726,7 @@ class Connection:
         """At ``max_age``, open the next socket and run its on_connect while
         this one still delivers; then close this one. The supervisor adopts the
         successor; until then its messages wait in its early inbox."""
-        await self._clock.sleep(max_age)
+        await self._sleep(max_age)
         rotating = Disconnect(1000, "max_age reached", kind=DisconnectKind.ROTATE)
         try:
             successor = await self._open_link(*await self._resolve())
@@ -823,7 +826,8 @@ class Connection:
             if link is None:  # closed meanwhile
                 return
             try:
-                disconnect = await self._serve(link, streak.attempt)
+                await self._open(link, streak.attempt)
+                disconnect = await self._read(link)
             finally:
                 await self._retire(link)
             if self._clock.now() - link.opened_at >= self._options.stable_after:
@@ -836,6 +840,11 @@ class Connection:
     async def _connect(self, streak: Streak, pending: Retry | None) -> Link | None:
         """Attempts, on tenacity, until a socket is open; a pending end of the
         last socket counts as the first failure (so its wait comes first)."""
+        if pending is None:  # the first try needs no retry machinery
+            try:
+                return await self._attempt(streak)
+            except Retry as first:
+                pending = first
         retrying = AsyncRetrying(
             sleep=self._wait,
             stop=streak.stop,
@@ -843,11 +852,11 @@ class Connection:
             retry=retry_if_exception_type(Retry),
             before_sleep=functools.partial(self._announce, streak=streak),
         )
+        failed = [pending]  # the first attempt of this loop is the one that failed
         async for attempt in retrying:
             with attempt:
-                if pending is not None:
-                    failed, pending = pending, None
-                    raise failed
+                if failed:
+                    raise failed.pop()
                 return await self._attempt(streak)
         return None  # pragma: no cover - the loop returns or raises
 

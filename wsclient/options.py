@@ -4,6 +4,7 @@ before any I/O: a bad value raises ``ValueError`` (or ``TypeError``) naming it.
 
 from __future__ import annotations
 
+import functools
 import math
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -229,6 +230,11 @@ def parse_url(url: str | URL) -> URL:
     """``url`` as a ``URL`` after checking that a WebSocket can be opened on it."""
     if not isinstance(url, str | URL):
         raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
+    return _parse(url)
+
+
+@functools.lru_cache(maxsize=256)  # a thousand connections to one URL share it
+def _parse(url: str | URL) -> URL:
     parsed = URL(url)
     if parsed.scheme not in _SCHEMES:
         raise ValueError(

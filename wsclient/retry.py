@@ -88,7 +88,16 @@ class _InStreak:
 class Streak:
     """The failures since the last connection that held."""
 
-    __slots__ = ("_budget", "_clock", "_decided", "_start", "_stop", "attempt", "refreshed")
+    __slots__ = (
+        "_budget",
+        "_clock",
+        "_decided",
+        "_rng",
+        "_start",
+        "_stop",
+        "attempt",
+        "refreshed",
+    )
 
     def __init__(
         self,
@@ -101,7 +110,8 @@ class Streak:
         self._start = clock.now()
         self._stop = stop
         self._budget = budget
-        self._decided = DecisionWait(rng, strategy_of)
+        self._rng = rng
+        self._decided: DecisionWait | None = None  # made at the first wait
         self.attempt = 0  # attempts made in this streak
         self.refreshed = False  # a Refresh decision was used
 
@@ -115,6 +125,8 @@ class Streak:
     def wait(self, retry_state: RetryCallState) -> float:
         """tenacity's wait: the decision's delay, stretched by the session's
         reconnect budget if it is spent (one delay, announced once)."""
+        if self._decided is None:
+            self._decided = DecisionWait(self._rng, strategy_of)
         wanted = self._decided(retry_state)
         if self._budget is None:
             return wanted
