@@ -24,10 +24,11 @@ import aiohttp
 
 import wsclient
 
-__all__ = ["CLIENTS", "LEAN", "RAW", "WSCLIENT", "Client", "Run", "available"]
+__all__ = ["BATCHES", "CLIENTS", "LEAN", "RAW", "WSCLIENT", "Client", "Run", "available"]
 
 RAW = "aiohttp async-for"
 LEAN = "aiohttp receive()"
+BATCHES = "wsclient batches()"
 WSCLIENT = "wsclient"
 WEBSOCKETS = "websockets"
 PICOWS = "picows"
@@ -95,6 +96,23 @@ async def wsclient_async_for(url: str, count: int) -> Run:
     if received != count:
         raise _ended_early(received, count)
     return Run(count - 1, end - start)
+
+
+async def wsclient_batches(url: str, count: int) -> Run:
+    """wsclient's batch API: ``async for batch in conn.batches()``."""
+    async with wsclient.connect(url) as conn:
+        await anext(conn)
+        start = time.perf_counter()
+        received = 1
+        async for batch in conn.batches():
+            for _msg in batch:
+                received += 1
+            if received >= count:
+                break
+        end = time.perf_counter()
+    if received < count:
+        raise _ended_early(received, count)
+    return Run(received - 1, end - start)
 
 
 async def websockets_async_for(url: str, count: int) -> Run:
@@ -170,6 +188,7 @@ CLIENTS = (
     Client(RAW, aiohttp_async_for),
     Client(LEAN, aiohttp_receive),
     Client(WSCLIENT, wsclient_async_for),
+    Client(BATCHES, wsclient_batches),
     Client(WEBSOCKETS, websockets_async_for, "websockets"),
     Client(PICOWS, picows_callback, "picows"),
 )

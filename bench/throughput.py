@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .clients import LEAN, RAW, WSCLIENT, Client, Run
+from .clients import BATCHES, LEAN, RAW, WSCLIENT, Client, Run
 from .process import ServerProcess
 from .stats import Summary, summarize
 from .usage import CpuSpan, self_cpu_seconds
@@ -28,6 +28,7 @@ __all__ = ["RATIOS", "ThroughputResult", "measure"]
 RATIOS = (
     (f"{WSCLIENT} / {RAW}", WSCLIENT, RAW),
     (f"{WSCLIENT} / {LEAN}", WSCLIENT, LEAN),
+    (f"{BATCHES} / {LEAN}", BATCHES, LEAN),
 )
 _PROBE_BYTES = 8 * 1024 * 1024  # a calibration run receives about this much
 _MAX_COUNT = 20_000_000

@@ -4,13 +4,16 @@ heartbeat, stats -- against real servers on 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 
+import orjson
 import pytest
 
 import wsclient
 from wsclient import BufferFull, InvalidState, State
+from wsclient.connection import default_loads
 from wsclient.testing import Close, Drop, FakeClock, Hold, Receive, Send, Stall
 from wsclient.testing.plugin import StartServer
 
@@ -240,21 +243,25 @@ async def test_answered_pings_keep_an_idle_connection(
 
 async def test_stats(fault_server: StartServer, options: dict[str, Any], clock: FakeClock) -> None:
     server = await fault_server(
-        [[Send("héllo"), Send(b"\x00\x01"), Receive(1), Drop()], [Hold(seconds=50), Close(4001)]]
+        [
+            [Receive(1), Send("héllo"), Send(b"\x00\x01"), Receive(1), Drop()],
+            [Hold(seconds=50), Close(4001)],
+        ]
     )
     policy = wsclient.ReconnectPolicy.default().with_rule(4001, wsclient.Stop())
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    conn = wsclient.connect(server.url, policy=policy, heartbeat=None, **options)
+    async with conn:
         assert conn.stats.state in (State.IDLE, State.CONNECTING)
+        await conn.send_str("hi")
         await conn.receive()
         await conn.receive()
         await conn.send_str("ñ")
-        await asyncio.sleep(0)
         async for _ in conn:
             pass
         stats = conn.stats
     assert (stats.connects, stats.reconnects) == (2, 1)
-    assert (stats.messages_in, stats.bytes_in) == (2, 6 + 2)
-    assert (stats.messages_out, stats.bytes_out) == (1, 2)
+    assert (stats.messages_in, stats.bytes_in) == (2, 6 + 2)  # UTF-8 bytes of "héllo"
+    assert (stats.messages_out, stats.bytes_out) == (2, 2 + 2)
     assert stats.last_close_code == 4001
     assert stats.uptime == 0
     assert stats.url == str(server.url)
@@ -340,3 +347,54 @@ async def test_a_slow_consumer_pauses_reading_and_loses_nothing(
             if len(got) % 50 == 0:
                 await asyncio.sleep(0.001)
     assert got == list(range(500))
+
+
+async def test_batches_yield_everything_in_order_across_reconnects(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    first = [Send(str(n)) for n in range(300)]
+    second = [Send(str(n)) for n in range(300, 600)]
+    server = await fault_server([[*first, Close(1011)], [*second, Close(1000)]])
+    async with wsclient.connect(server.url, max_queue=64, **options) as conn:
+        batches = [batch async for batch in conn.batches()]
+    assert [int(m.data) for batch in batches for m in batch] == list(range(600))
+    assert all(batches)
+    assert len(batches) < 600  # they came in batches, not one by one
+
+
+async def test_batches_raise_how_the_connection_ended(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    server = await fault_server([[Send("a"), Close(1008, "no")]])
+    async with wsclient.connect(server.url, **options) as conn:
+        seen: list[str] = []
+
+        async def consume() -> None:
+            async for batch in conn.batches():
+                seen.extend(m.data for m in batch)
+
+        with pytest.raises(wsclient.FatalClose):
+            await consume()
+    assert seen == ["a"]
+
+
+async def test_json_helpers_take_a_pluggable_loads(
+    fault_server: StartServer, options: dict[str, Any]
+) -> None:
+    server = await fault_server(
+        [[Send('{"n": 1}'), Send('{"n": 2}'), Send('{"n": 3}'), Close(1000)]]
+    )
+    decoded: list[Any] = []
+
+    def loads(text: str | bytes) -> Any:
+        decoded.append(text)
+        return json.loads(text)
+
+    async with wsclient.connect(server.url, **options) as conn:
+        assert await conn.receive_json() == {"n": 1}
+        assert [m async for m in conn.iter_json(loads=loads)] == [{"n": 2}, {"n": 3}]
+    assert decoded == ['{"n": 2}', '{"n": 3}']
+
+
+def test_orjson_decodes_when_installed() -> None:
+    assert default_loads is orjson.loads
