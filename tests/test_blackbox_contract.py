@@ -50,7 +50,6 @@ from wsclient.testing import (
     FakeClock,
     FaultServer,
     Hold,
-    Pause,
     Raw,
     Receive,
     Reject,
@@ -350,11 +349,13 @@ async def test_attempt_count_resets_only_after_stable_after(stable_after: float 
     clock = FakeClock()
     rec = Recorder(clock)
     short, long = (10, 31) if stable_after is None else (4, 6)
+    # Hold answers the heartbeat's pings: the connection is up, not just open
+    # (a peer silent past heartbeat + pong_timeout is dead, and never stable).
     script: list[list[Step]] = [
         [Drop()],
         [Drop()],
-        [Pause(short), Drop()],  # up, but not long enough: the curve goes on
-        [Pause(long), Drop()],  # stable: the curve starts over
+        [Hold(seconds=short), Drop()],  # up, but not long enough: the curve goes on
+        [Hold(seconds=long), Drop()],  # stable: the curve starts over
         [Drop()],
         [Close(1000)],
     ]

@@ -110,8 +110,7 @@ async def test_close_code(
             with pytest.raises(FatalClose) as info:
                 await drain(conn, got)
             assert info.value.code == row.code
-            if row.received not in ABSORBED:  # see the xfail test below
-                assert info.value.received_code == row.received
+            assert info.value.received_code == row.received
             assert conn.state is State.FAILED
         else:
             await drain(conn, got)
@@ -135,12 +134,6 @@ async def test_close_code(
     assert wsclient_tasks() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: for invalid codes aiohttp's reader refuses itself (<1000, 1004, 1005, "
-    "1015, 1016-2999) FatalClose.received_code is None; DESIGN: 'the received code is "
-    "kept beside it'",
-)
 @pytest.mark.parametrize("code", ABSORBED)
 async def test_an_invalid_code_is_kept_as_received_code(
     code: int, fault_server: StartServer, options: dict[str, Any]
@@ -334,12 +327,6 @@ async def test_a_peer_that_ignores_pings_counts_as_lost(
     assert timeline.when(wsclient.Disconnected) <= 2 * HEARTBEAT + PONG_TIMEOUT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the heartbeat samples liveness once per interval, so the ping goes out "
-    "up to 2x heartbeat after the last traffic (README: 'a ping after heartbeat seconds "
-    "of silence'); a dead link is found after up to 2*heartbeat+pong_timeout",
-)
 async def test_a_ping_goes_out_one_heartbeat_after_the_last_traffic(
     fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
 ) -> None:
@@ -354,13 +341,6 @@ async def test_a_ping_goes_out_one_heartbeat_after_the_last_traffic(
     assert timeline.when(wsclient.Disconnected) - last_traffic <= HEARTBEAT + PONG_TIMEOUT
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a connection the heartbeat drops lived heartbeat+pong_timeout = 20+10 s = "
-    "stable_after (30 s) by default, so it counts as stable: the attempt count starts over, "
-    "the backoff never grows and stop_after_attempt never fires against a peer that "
-    "completes the handshake and then never answers",
-)
 async def test_a_connection_that_never_answered_does_not_count_as_stable(
     fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
@@ -558,12 +538,6 @@ async def test_a_retryable_handshake_failure_waits_then_recovers(
     assert wsclient_tasks() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: 'Retry-After: 0' (or an HTTP-date in the past) repeated gives a 0 s "
-    "hold-off every time: a server that keeps answering so drives a tight reconnect loop "
-    "(only the session budget, 100/s, paces it); the delays never grow",
-)
 async def test_a_repeated_retry_after_zero_does_not_make_a_tight_loop(
     fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
 ) -> None:
@@ -826,11 +800,6 @@ async def test_tokens_never_show_in_logs_reprs_events_or_errors(
     assert error.headers["Location"].endswith("?token=***")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a close reason is kept as the server sent it: a server that echoes the "
-    "token ('bad token ...') puts it in FatalClose, Disconnected, GaveUp and the log",
-)
 async def test_a_token_echoed_in_a_close_reason_is_redacted(
     fault_server: StartServer,
     options: dict[str, Any],

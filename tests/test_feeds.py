@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
-from tenacity import AsyncRetrying, RetryCallState
 
 import wsclient
 from wsclient import DisconnectKind, HoldOff, ReconnectBudget, ReconnectPolicy, Refresh
-from wsclient.backoff import DecisionWait
+from wsclient.backoff import AtLeast
 from wsclient.testing import Close, FakeClock, Hold, Pause, Receive, Reject, Send
 from wsclient.testing.plugin import StartServer
 
@@ -128,8 +127,9 @@ async def test_a_fleet_told_retry_after_returns_spread_never_early(
     rng = random.Random(3)
     decision = policy.decide(wsclient.Disconnect(status=429, retry_after=10))
     assert isinstance(decision, HoldOff)
-    wait = DecisionWait(rng, lambda _: decision.wait)
-    delays = [wait(RetryCallState(AsyncRetrying(), None, (), {})) for _ in range(500)]
+    wait = decision.wait
+    assert isinstance(wait, AtLeast)
+    delays = [wait.delay(1, rng) for _ in range(500)]  # each one's first answer
     assert min(delays) >= 10
     assert max(delays) <= 12
     assert len({round(d, 1) for d in delays}) > 15  # not the same second

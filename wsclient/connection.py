@@ -64,6 +64,7 @@ logger = logging.getLogger("wsclient")
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes
+_EPSILON = 1e-6  # seconds: less than this left of a wait is no wait
 _Outgoing = tuple[WSMsgType, str | bytes]
 
 
@@ -138,7 +139,6 @@ class Connection:
         "_options",
         "_outbox",
         "_paused",
-        "_pings",
         "_pong_at",
         "_pongs",
         "_redactor",
@@ -204,7 +204,6 @@ class Connection:
         self._messages_out = 0
         self._bytes_out = 0
         self._pongs = 0
-        self._pings = 0
         self._pong_at: float | None = None
         self._data_at: float | None = None  # the stale watchdog saw data flow
         self._last_code: int | None = None
@@ -356,8 +355,9 @@ class Connection:
             if link is not None and link.ending is None:
                 self._set_state(State.CLOSING)
                 self._close_link(link, self._closing)
-            elif supervisor is not None and outside:
-                supervisor.cancel()
+            elif link is None and supervisor is not None and outside:
+                supervisor.cancel()  # waiting or connecting: nothing to close
+            # (a socket already on its way out ends by itself, then it stops)
         if supervisor is not None and outside:
             await await_all({supervisor})  # if close() is cancelled, so is the rest
         if not self._done and (supervisor is None or supervisor.done()):
@@ -505,17 +505,18 @@ class Connection:
     async def _control(self, link: Link, msg: WSMessage) -> Disconnect | None:
         """Answer a ping, count a pong; anything else ends the socket."""
         if msg.type is WSMsgType.PING:
-            self._pings += 1
             with contextlib.suppress(ConnectionError):
                 await link.ws.pong(msg.data)  # if closing, the next receive() says how
             return None
         if msg.type is WSMsgType.PONG:
             self._pongs += 1
-            self._pong_at = self._clock.now()
+            self._pong_at = link.read_at = self._clock.now()
             if link.pong is not None and not link.pong.done():
                 link.pong.set_result(None)
             return None
-        return link.ending if link.ending is not None else transport.from_message(msg)
+        if link.ending is not None:
+            return link.ending
+        return transport.from_message(msg, self._redactor)
 
     async def _backpressure(self, link: Link) -> None:
         """Stop reading until the consumer has drained the inbox.
@@ -615,7 +616,9 @@ class Connection:
             if failure is None:
                 raise
             return failure
-        return Link(self, ws, self._clock.now())
+        link = Link(self, ws, self._clock.now())
+        transport.on_read(ws, lambda: link.heard(self._clock.now()))
+        return link
 
     async def _open(self, link: Link, attempt: int) -> None:
         """A socket is open: announce it and start its helpers (then read it)."""
@@ -713,19 +716,21 @@ class Connection:
         self._wake()
 
     async def _heartbeat(self, link: Link) -> None:
-        """Ping after ``heartbeat`` seconds without traffic; nothing back (a pong
-        or any frame) within ``pong_timeout`` means the transport is gone (1006)."""
+        """Ping after ``heartbeat`` seconds in which nothing was read (not a
+        byte: a slow link trickling a big message is alive); nothing read
+        within ``pong_timeout`` after the ping means the transport is gone (1006)."""
         interval = self._options.heartbeat
         assert interval is not None
         timeout = self._options.pong_timeout
         while True:
-            seen = self._liveness()
-            await self._sleep(interval)
-            if self._paused is not None:
-                self._resume_reader()  # a slow consumer holds the reader, not the peer
+            if self._paused is not None:  # a slow consumer holds the reader, not the peer
+                self._resume_reader()
+                link.read_at = self._clock.now()
+            wait = link.read_at + interval - self._clock.now()
+            if wait > _EPSILON:  # (a float residue is no reason to sleep again)
+                await self._sleep(wait)
                 continue
-            if self._liveness() != seen:
-                continue
+            pinged_at = self._clock.now()
             link.pong = asyncio.get_running_loop().create_future()
             try:
                 await link.ws.ping()
@@ -734,7 +739,7 @@ class Connection:
             except ConnectionError:
                 return  # closing: the reader will say how
             except DeadlineExceeded:
-                if self._liveness() == seen:
+                if link.read_at <= pinged_at:
                     self._lose(link, f"no pong within {timeout} s", DisconnectKind.HEARTBEAT)
                     return
             finally:
@@ -753,7 +758,7 @@ class Connection:
                 seen, since = self._messages_in, now
                 self._data_at = now
                 continue
-            if now - since < limit:
+            if now - since < limit - _EPSILON:
                 continue
             on_stale = self._options.on_stale
             keep = on_stale is not None and bool(await _result(on_stale(self)))
@@ -806,9 +811,6 @@ class Connection:
         self._link = successor
         self._let_through(successor)
         return True
-
-    def _liveness(self) -> int:
-        return self._messages_in + self._pongs + self._pings
 
     def _lose(self, link: Link, detail: str, kind: DisconnectKind = DisconnectKind.LOST) -> None:
         """Drop the socket at once (no closing handshake): it counts as 1006."""
@@ -871,12 +873,19 @@ class Connection:
                 disconnect = await self._read(link)
             finally:
                 await self._retire(link)
-            if self._clock.now() - link.opened_at >= self._options.stable_after:
+            if self._held(link, disconnect):
                 streak = self._new_streak()  # it held: the curves start over
                 streak.attempt = 1  # that connection is the new streak's first attempt
             pending = await self._conclude(disconnect, streak, link)
             if pending is None:
                 return
+
+    def _held(self, link: Link, disconnect: Disconnect) -> bool:
+        """Whether the connection stayed up ``stable_after`` seconds. One the
+        heartbeat or the watchdog ended was up only while it gave signs of life."""
+        dead = disconnect.kind in (DisconnectKind.HEARTBEAT, DisconnectKind.STALE)
+        until = link.read_at if dead else self._clock.now()
+        return until - link.opened_at >= self._options.stable_after
 
     async def _connect(self, streak: Streak, pending: Retry | None) -> Link | None:
         """Attempts, on tenacity, until a socket is open; a pending end of the

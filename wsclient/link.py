@@ -41,6 +41,7 @@ class Link:
         "opened_at",
         "owner",
         "pong",
+        "read_at",
         "tasks",
         "waiter",
         "ws",
@@ -50,6 +51,7 @@ class Link:
         self.owner = owner
         self.ws = ws
         self.opened_at = opened_at
+        self.read_at = opened_at  # when the socket last read anything
         self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
         self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
         self.open = False  # the gate has opened
@@ -58,6 +60,10 @@ class Link:
         self.hook_error: BaseException | None = None  # on_connect raised this
         self.pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
         self.tasks: set[asyncio.Task[Any]] = set()  # helpers: gate, heartbeat
+
+    def heard(self, now: float) -> None:
+        """Something was read from the socket at ``now``."""
+        self.read_at = now
 
     def hooked(self) -> bool:
         """Whether the running code is this link's on_connect, before its gate opens."""

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from tenacity.wait import wait_base
 
-from .backoff import HOLD_OFF, IMMEDIATE, STANDARD, Uniform, WaitStrategy
+from .backoff import HOLD_OFF, IMMEDIATE, STANDARD, AtLeast, Uniform, WaitStrategy
 from .disconnect import Disconnect, DisconnectKind
 
 __all__ = [
@@ -285,7 +285,7 @@ class ReconnectPolicy:
         low = min(asked, self.max_retry_after)
         high = min(asked * 1.2, self.max_retry_after)
         reason = f"{status} with Retry-After {asked:g} s (RFC 9110 §10.2.3)"
-        return HoldOff(Uniform(low, max(low, high)), reason)
+        return HoldOff(AtLeast(Uniform(low, max(low, high)), STANDARD), reason)
 
     def rows(self) -> Iterator[Rule]:
         """Every close-code rule, newest first (the ones :meth:`for_code` reads)."""

@@ -18,9 +18,10 @@ Known pitfalls handled here, each with a loopback test:
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
 
 import aiohttp
@@ -36,6 +37,7 @@ __all__ = [
     "discard",
     "from_exception",
     "from_message",
+    "on_read",
     "open_websocket",
     "refuse_redirects",
     "retry_after",
@@ -43,6 +45,7 @@ __all__ = [
 ]
 
 _Kind = DisconnectKind
+_REFUSED_CODE = re.compile(r"Invalid close code: (\d+)")
 PROTOCOL_ERROR = 1002
 ABNORMAL = 1006
 # Response headers of a rejected handshake worth keeping; never cookies.
@@ -114,14 +117,21 @@ def refuse_redirects() -> aiohttp.TraceConfig:
     return trace
 
 
-def from_message(msg: WSMessage) -> Disconnect:
-    """The Disconnect a CLOSE, CLOSED, CLOSING or ERROR message stands for."""
+def from_message(msg: WSMessage, redactor: Redactor | None = None) -> Disconnect:
+    """The Disconnect a CLOSE, CLOSED, CLOSING or ERROR message stands for (a
+    close reason that echoes a secret is scrubbed)."""
+    scrub = redactor.scrub if redactor is not None else str
     if msg.type is WSMsgType.CLOSE:
-        return Disconnect.from_close_frame(msg.data, msg.extra or "")
+        return Disconnect.from_close_frame(msg.data, scrub(msg.extra or ""))
     if msg.type is WSMsgType.ERROR:
         exc = msg.data
         if isinstance(exc, aiohttp.WebSocketError):
-            return Disconnect(int(exc.code), detail=str(exc), kind=_Kind.PROTOCOL)
+            # aiohttp refuses some invalid codes itself: keep the one received.
+            refused = _REFUSED_CODE.fullmatch(str(exc))
+            received = int(refused[1]) if refused else None
+            return Disconnect(
+                int(exc.code), detail=scrub(str(exc)), kind=_Kind.PROTOCOL, received_code=received
+            )
         # Anything else the frame parser raised (zlib.error for a corrupt
         # compressed stream): the server's bytes are broken, not the network.
         return Disconnect(
@@ -191,6 +201,24 @@ def _kind_of(exc: BaseException) -> DisconnectKind | None:
     if isinstance(exc, aiohttp.ClientError | OSError):
         return _Kind.RESET
     return None
+
+
+def on_read(ws: ClientWebSocketResponse, heard: Callable[[], None]) -> None:
+    """Call ``heard()`` whenever the socket reads bytes, even part of a frame:
+    the heartbeat's evidence that the peer is alive, at the cost of one call
+    per read rather than per message. Like :func:`discard`, it reaches behind
+    the WebSocket, to its protocol; without one, pongs alone are the evidence."""
+    connection = ws._response.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return
+    received = protocol.data_received
+
+    def data_received(data: bytes) -> None:
+        heard()
+        received(data)
+
+    protocol.data_received = data_received  # type: ignore[method-assign]
 
 
 def discard(ws: ClientWebSocketResponse) -> None:
