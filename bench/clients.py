@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,20 +46,26 @@ def _ended_early(received: int, count: int) -> RuntimeError:
     return RuntimeError(f"the stream ended after {received} of {count} messages")
 
 
-async def aiohttp_async_for(url: str, count: int) -> Run:
-    """aiohttp as documented: ``async for msg in ws``."""
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        await anext(ws)
-        start = time.perf_counter()
-        received = 1
-        async for _msg in ws:
-            received += 1
-            if received == count:
-                break
-        end = time.perf_counter()
+async def _time_async_for(messages: AsyncIterator[object], count: int) -> Run:
+    """Time ``async for`` over ``messages`` from the first message to the
+    ``count``-th."""
+    await anext(messages)
+    start = time.perf_counter()
+    received = 1
+    async for _msg in messages:
+        received += 1
+        if received == count:
+            break
+    end = time.perf_counter()
     if received != count:
         raise _ended_early(received, count)
     return Run(count - 1, end - start)
+
+
+async def aiohttp_async_for(url: str, count: int) -> Run:
+    """aiohttp as documented: ``async for msg in ws``."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        return await _time_async_for(ws, count)
 
 
 async def aiohttp_receive(url: str, count: int) -> Run:
@@ -85,17 +91,7 @@ async def aiohttp_receive(url: str, count: int) -> Run:
 async def wsclient_async_for(url: str, count: int) -> Run:
     """wsclient with its defaults (heartbeat on): ``async for msg in conn``."""
     async with wsclient.connect(url) as conn:
-        await anext(conn)
-        start = time.perf_counter()
-        received = 1
-        async for _msg in conn:
-            received += 1
-            if received == count:
-                break
-        end = time.perf_counter()
-    if received != count:
-        raise _ended_early(received, count)
-    return Run(count - 1, end - start)
+        return await _time_async_for(conn, count)
 
 
 async def wsclient_batches(url: str, count: int) -> Run:
@@ -121,18 +117,7 @@ async def websockets_async_for(url: str, count: int) -> Run:
     from websockets.asyncio.client import connect  # type: ignore[import-not-found, unused-ignore]  # noqa: PLC0415
 
     async with connect(url, compression=None, max_size=None, proxy=None) as ws:
-        messages = aiter(ws)
-        await anext(messages)
-        start = time.perf_counter()
-        received = 1
-        async for _msg in messages:
-            received += 1
-            if received == count:
-                break
-        end = time.perf_counter()
-    if received != count:
-        raise _ended_early(received, count)
-    return Run(count - 1, end - start)
+        return await _time_async_for(aiter(ws), count)
 
 
 async def picows_callback(url: str, count: int) -> Run:
