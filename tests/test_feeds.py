@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
+from tenacity import stop_after_attempt
 
 import wsclient
-from wsclient import DisconnectKind, HoldOff, ReconnectBudget, ReconnectPolicy, Refresh
-from wsclient.backoff import AtLeast
+from wsclient import DisconnectKind, HoldOff, ReconnectBudget, ReconnectPolicy, Refresh, Uniform
 from wsclient.testing import Close, FakeClock, Hold, Pause, Receive, Reject, Send
 from wsclient.testing.plugin import StartServer
 
@@ -49,6 +49,22 @@ async def test_a_feed_that_goes_silent_after_the_subscription_is_caught_at_stale
     assert (first.code, first.cause.kind) == (1006, DisconnectKind.STALE)
     assert events.of(wsclient.Connected)[1].attempt == 2
     assert conn.stats.pongs >= 2  # transport liveness, apart from data liveness
+
+
+async def test_a_feed_that_answers_pings_but_never_sends_data_never_counts_as_stable(
+    fault_server: StartServer, options: dict[str, Any], events: Events
+) -> None:
+    """Each connection lives ``stale_after`` (60 s, past ``stable_after``)
+    on pongs alone: the backoff must still grow, and a stop must still end it."""
+    server = await fault_server(then=[Hold()])
+    options.update(stop=stop_after_attempt(3), stale_after=60, heartbeat=5)
+    async with wsclient.connect(server.url, **options) as conn:
+        with pytest.raises(wsclient.RetriesExhausted):
+            await conn.receive()
+    ends = events.of(wsclient.Disconnected)
+    assert [e.cause.kind for e in ends] == [DisconnectKind.STALE] * 3
+    assert [s.attempt for s in events.of(wsclient.ReconnectScheduled)] == [1, 2]
+    assert conn.stats.pongs >= 3 * 11  # the transport was alive all along
 
 
 async def test_on_stale_may_keep_waiting_on_a_quiet_channel(
@@ -120,19 +136,26 @@ async def test_retry_after_is_clamped_to_the_policy_maximum(
     assert [e.delay for e in events.of(wsclient.ReconnectScheduled)] == [90]
 
 
-async def test_a_fleet_told_retry_after_returns_spread_never_early(
-    options: dict[str, Any],
+@pytest.mark.parametrize(
+    ("asked", "low", "high", "limit"),
+    [(10, 10, 12, 600), (100, 100, 120, 600), (100, 90, 90, 90), (0, 0, 5, 600), (1, 1, 5, 600)],
+)
+def test_a_fleet_told_retry_after_returns_spread_never_early_and_never_past_the_limit(
+    asked: float, low: float, high: float, limit: float
 ) -> None:
-    policy = ReconnectPolicy.default()
-    rng = random.Random(3)
-    decision = policy.decide(wsclient.Disconnect(status=429, retry_after=10))
+    """Every answer, however often repeated: between what the server asked and
+    20 % more, a short one spread over the first 5 s, none past the limit."""
+    policy = ReconnectPolicy.default(max_retry_after=limit)
+    decision = policy.decide(wsclient.Disconnect(status=429, retry_after=asked))
     assert isinstance(decision, HoldOff)
-    wait = decision.wait
-    assert isinstance(wait, AtLeast)
-    delays = [wait.delay(1, rng) for _ in range(500)]  # each one's first answer
-    assert min(delays) >= 10
-    assert max(delays) <= 12
-    assert len({round(d, 1) for d in delays}) > 15  # not the same second
+    assert isinstance(decision.wait, Uniform)  # no curve: a repeat waits no longer
+    rng = random.Random(3)
+    delays = [decision.wait.delay(repeat, rng) for repeat in range(1, 11) for _ in range(50)]
+    assert low <= min(delays)
+    assert max(delays) <= high
+    if low < high:  # a fleet does not come back in the same second
+        buckets = Counter(int(5 * (d - low) / (high - low)) for d in delays)
+        assert all(buckets[b] >= 50 for b in range(5)), buckets
 
 
 async def test_a_malformed_retry_after_falls_back_to_standard_backoff_and_is_logged_once(

@@ -3,21 +3,26 @@ plus the exception mapping in one table."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib
+import importlib.util
 import ssl
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import WSMsgType, web
 from aiohttp.client_reqrep import ConnectionKey
+from aiohttp.test_utils import TestServer
 
 import wsclient
 from wsclient import DisconnectKind, FatalClose
 from wsclient.redact import Redactor
 from wsclient.testing import Close, CloseFrame, Drop, Raw, Send
 from wsclient.testing.plugin import StartServer
-from wsclient.transport import from_exception, from_message, safe_headers
+from wsclient.transport import from_exception, from_message, on_read, safe_headers
 
 from .conftest import Events
 
@@ -97,15 +102,15 @@ async def test_control_frames_never_reach_the_user(
 
 
 def test_from_message() -> None:
-    close = from_message(aiohttp.WSMessage(WSMsgType.CLOSE, 4001, "kicked"))
+    scrub = Redactor()
+    close = from_message(aiohttp.WSMessage(WSMsgType.CLOSE, 4001, "kicked"), scrub)
     assert (close.kind, close.code, close.reason) == (DisconnectKind.CLOSE, 4001, "kicked")
-    error = from_message(
-        aiohttp.WSMessage(WSMsgType.ERROR, aiohttp.WebSocketError(1009, "big"), None)
-    )
+    big = aiohttp.WebSocketError(1009, "big")
+    error = from_message(aiohttp.WSMessage(WSMsgType.ERROR, big, None), scrub)
     assert (error.kind, error.code) == (DisconnectKind.PROTOCOL, 1009)
-    corrupt = from_message(aiohttp.WSMessage(WSMsgType.ERROR, zlib.error("bad"), None))
+    corrupt = from_message(aiohttp.WSMessage(WSMsgType.ERROR, zlib.error("bad"), None), scrub)
     assert (corrupt.kind, corrupt.code) == (DisconnectKind.PROTOCOL, 1002)
-    lost = from_message(aiohttp.WSMessage(WSMsgType.CLOSED, None, None))
+    lost = from_message(aiohttp.WSMessage(WSMsgType.CLOSED, None, None), scrub)
     assert (lost.kind, lost.code) == (DisconnectKind.LOST, 1006)
 
 
@@ -149,3 +154,57 @@ def test_safe_headers_keep_retry_after_and_drop_cookies() -> None:
         }
     )
     assert kept == {"Retry-After": "7", "Location": "wss://h/p?token=***"}
+
+
+def _loops() -> list[Any]:
+    loops: list[Any] = [pytest.param(asyncio.new_event_loop, id="asyncio")]
+    if importlib.util.find_spec("uvloop") is not None:  # the dev extra has it
+        uvloop = importlib.import_module("uvloop")
+        loops.append(pytest.param(uvloop.new_event_loop, id="uvloop"))
+    return loops
+
+
+@pytest.mark.parametrize("new_loop", _loops())
+def test_every_read_is_heard_on_any_event_loop(new_loop: Callable[[], Any]) -> None:
+    """The heartbeat's evidence of life comes from every socket read, on
+    asyncio and on uvloop alike (uvloop calls the protocol's ``data_received``
+    it saw first: replacing the method would go unnoticed)."""
+
+    async def scenario() -> tuple[list[str], int]:
+        async def handler(request: web.Request) -> web.WebSocketResponse:
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            async for msg in ws:
+                await ws.send_str(f"echo {msg.data}")
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/", handler)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        heard = 0
+
+        def count() -> None:
+            nonlocal heard
+            heard += 1
+
+        try:
+            async with aiohttp.ClientSession() as session:
+                ws = await session.ws_connect(server.make_url("/"))
+                on_read(ws, count)
+                got = []
+                for n in range(3):
+                    await ws.send_str(str(n))
+                    got.append((await ws.receive()).data)
+                await ws.close()
+            async with wsclient.connect(server.make_url("/").with_scheme("ws")) as conn:
+                await conn.send_str("wsclient")
+                got.append((await conn.receive()).data)
+        finally:
+            await server.close()
+        return got, heard
+
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        got, heard = runner.run(scenario())
+    assert got == ["echo 0", "echo 1", "echo 2", "echo wsclient"]
+    assert heard >= 3

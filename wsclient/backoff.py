@@ -25,7 +25,6 @@ __all__ = [
     "HOLD_OFF",
     "IMMEDIATE",
     "STANDARD",
-    "AtLeast",
     "DecisionWait",
     "Doubling",
     "Exponential",
@@ -108,20 +107,6 @@ class Doubling:
         """Random in ``[low, high]`` times ``2**(repeat-1)``, at most ``cap``."""
         exponent = min(max(repeat, 1) - 1, _MAX_EXPONENT)
         return min(self.cap, rng.uniform(self.low, self.high) * 2.0**exponent)
-
-
-@dataclass(frozen=True, slots=True)
-class AtLeast:
-    """The longer of two waits: ``floor`` (a server's ``Retry-After``) and
-    ``then`` (the standard curve), so the same answer again waits longer and
-    a repeated ``Retry-After: 0`` cannot make a tight loop."""
-
-    floor: WaitStrategy
-    then: WaitStrategy = Exponential()
-
-    def delay(self, repeat: int, rng: Random) -> float:
-        """``max(floor.delay, then.delay)`` for this repeat."""
-        return max(self.floor.delay(repeat, rng), self.then.delay(repeat, rng))
 
 
 STANDARD = Exponential()

@@ -343,6 +343,8 @@ class Connection:
         """Close for good: a closing handshake if connected, else at once.
 
         Never reconnects afterwards. Safe to call more than once, from any task.
+        A socket already on its way out (a :meth:`reconnect`, a server's close)
+        finishes its closing handshake with the code it had; then it stops.
         """
         _check_close(code, reason)
         supervisor = self._supervisor
@@ -722,11 +724,12 @@ class Connection:
         interval = self._options.heartbeat
         assert interval is not None
         timeout = self._options.pong_timeout
+        resumed = link.opened_at
         while True:
             if self._paused is not None:  # a slow consumer holds the reader, not the peer
                 self._resume_reader()
-                link.read_at = self._clock.now()
-            wait = link.read_at + interval - self._clock.now()
+                resumed = self._clock.now()
+            wait = max(link.read_at, resumed) + interval - self._clock.now()
             if wait > _EPSILON:  # (a float residue is no reason to sleep again)
                 await self._sleep(wait)
                 continue
@@ -882,9 +885,14 @@ class Connection:
 
     def _held(self, link: Link, disconnect: Disconnect) -> bool:
         """Whether the connection stayed up ``stable_after`` seconds. One the
-        heartbeat or the watchdog ended was up only while it gave signs of life."""
-        dead = disconnect.kind in (DisconnectKind.HEARTBEAT, DisconnectKind.STALE)
-        until = link.read_at if dead else self._clock.now()
+        heartbeat ended was up only while it read anything; one the watchdog
+        ended, only while data flowed (pongs do not count there)."""
+        if disconnect.kind is DisconnectKind.HEARTBEAT:
+            until = link.read_at
+        elif disconnect.kind is DisconnectKind.STALE and self._data_at is not None:
+            until = self._data_at
+        else:
+            until = self._clock.now()
         return until - link.opened_at >= self._options.stable_after
 
     async def _connect(self, streak: Streak, pending: Retry | None) -> Link | None:

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from tenacity.wait import wait_base
 
-from .backoff import HOLD_OFF, IMMEDIATE, STANDARD, AtLeast, Uniform, WaitStrategy
+from .backoff import HOLD_OFF, IMMEDIATE, STANDARD, Uniform, WaitStrategy
 from .disconnect import Disconnect, DisconnectKind
 
 __all__ = [
@@ -161,6 +161,7 @@ _BY_CODE = {
 }
 
 _TRANSIENT = "a network failure that may pass"
+_RETRY_AFTER_SPREAD = 5.0  # a short Retry-After spreads a fleet over this many seconds
 KINDS: dict[DisconnectKind, Decision] = {
     DisconnectKind.USER: Stop("the application closed the connection"),
     DisconnectKind.FORCED: Reconnect(IMMEDIATE, "the application asked to reconnect"),
@@ -206,7 +207,9 @@ class ReconnectPolicy:
 
     A 429 or 503 handshake with a ``Retry-After`` header holds off that long:
     never earlier than asked, at most 20 % later (so a fleet does not return in
-    the same second), and never longer than ``max_retry_after`` seconds.
+    the same second), and never longer than ``max_retry_after`` seconds. A
+    short answer spreads over the first 5 s instead, so a repeated
+    ``Retry-After: 0`` cannot make a tight loop.
     """
 
     __slots__ = ("_codes", "_statuses", "max_retry_after")
@@ -283,9 +286,9 @@ class ReconnectPolicy:
 
     def _retry_after(self, status: int, asked: float) -> HoldOff:
         low = min(asked, self.max_retry_after)
-        high = min(asked * 1.2, self.max_retry_after)
+        high = min(max(asked * 1.2, _RETRY_AFTER_SPREAD), self.max_retry_after)
         reason = f"{status} with Retry-After {asked:g} s (RFC 9110 §10.2.3)"
-        return HoldOff(AtLeast(Uniform(low, max(low, high)), STANDARD), reason)
+        return HoldOff(Uniform(low, high), reason)
 
     def rows(self) -> Iterator[Rule]:
         """Every close-code rule, newest first (the ones :meth:`for_code` reads)."""
