@@ -52,7 +52,7 @@ from .redact import Redactor, redact_url
 from .retry import Fatal, Retry, Streak, retry_of
 from .state import TERMINAL, State, check_transition
 from .stats import Stats
-from .tasks import await_all
+from .tasks import await_all, settle
 
 if TYPE_CHECKING:
     from .session import Session
@@ -97,11 +97,6 @@ async def _result(value: T | Awaitable[T]) -> T:
     if inspect.isawaitable(value):
         return await value
     return value
-
-
-async def _maybe_await(result: object) -> None:
-    if inspect.isawaitable(result):
-        await result
 
 
 class Connection:
@@ -446,13 +441,10 @@ class Connection:
 
     def _wake(self) -> None:
         waiter, self._waiter = self._waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        settle(waiter)
 
     def _resume_reader(self) -> None:
-        paused = self._paused
-        if paused is not None and not paused.done():
-            paused.set_result(None)
+        settle(self._paused)
 
     def _skip_wait(self) -> None:
         self._skip = True
@@ -513,8 +505,7 @@ class Connection:
         if msg.type is WSMsgType.PONG:
             self._pongs += 1
             self._pong_at = link.read_at = self._clock.now()
-            if link.pong is not None and not link.pong.done():
-                link.pong.set_result(None)
+            settle(link.pong)
             return None
         if link.ending is not None:
             return link.ending
@@ -688,7 +679,7 @@ class Connection:
         try:
             async with deadline(self._clock, self._options.open_timeout):
                 if self._options.on_connect is not None:
-                    await _maybe_await(self._options.on_connect(self))
+                    await _result(self._options.on_connect(self))
                 if link is self._link:  # not a successor set up while the old socket runs
                     await self._flush(link)
         except DeadlineExceeded:
@@ -865,7 +856,7 @@ class Connection:
             try:
                 link = await self._connect(streak, pending)
             except RetryError as exc:  # the user's stop
-                cause = retry_of_attempt(exc).disconnect
+                cause = retry_of(exc.last_attempt).disconnect
                 self._error = RetriesExhausted(streak.attempt, cause)
                 logger.warning("%s: %s", self.url, self._error)
                 raise Fatal(cause, self._error, streak.attempt) from None
@@ -1018,7 +1009,7 @@ class Connection:
             logger.warning("%s: ignoring a malformed Retry-After: %r", self.url, value)
 
     async def _announce(self, retry_state: RetryCallState, streak: Streak) -> None:
-        retry = retry_of(retry_state)
+        retry = retry_of(retry_state.outcome)
         delay = retry_state.upcoming_sleep
         decision = retry.decision
         self._holding = isinstance(decision, HoldOff) and not retry.now
@@ -1072,14 +1063,8 @@ class Connection:
         if callback is None:
             return
         try:
-            await _maybe_await(callback(event))
+            await _result(callback(event))
         except Exception:
             logger.exception(
                 "on_event raised on %s; the connection carries on", type(event).__name__
             )
-
-
-def retry_of_attempt(exc: RetryError) -> Retry:
-    last = exc.last_attempt.exception()
-    assert isinstance(last, Retry)
-    return last

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import ClientWebSocketResponse, WSMessage
 
 from .disconnect import Disconnect
+from .tasks import settle
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -72,5 +73,4 @@ class Link:
     def wake(self) -> None:
         """Wake on_connect if it waits for an early message."""
         waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        settle(waiter)

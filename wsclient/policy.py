@@ -32,6 +32,11 @@ __all__ = [
 MAX_CLOSE_CODE = 65535
 
 
+def _told(decision: str, reason: str) -> str:
+    """How a decision reads in logs and events: ``"reconnect: 1011 ..."``."""
+    return f"{decision}: {reason}" if reason else decision
+
+
 @dataclass(frozen=True, slots=True)
 class Reconnect:
     """Open a new connection after the delay ``wait`` gives (a wsclient
@@ -41,7 +46,7 @@ class Reconnect:
     reason: str = ""
 
     def __str__(self) -> str:
-        return f"reconnect: {self.reason}" if self.reason else "reconnect"
+        return _told("reconnect", self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,7 @@ class Refresh:
     wait: ClassVar[WaitStrategy] = IMMEDIATE
 
     def __str__(self) -> str:
-        return f"refresh credentials: {self.reason}" if self.reason else "refresh credentials"
+        return _told("refresh credentials", self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +70,7 @@ class HoldOff:
     reason: str = ""
 
     def __str__(self) -> str:
-        return f"hold off: {self.reason}" if self.reason else "hold off"
+        return _told("hold off", self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +80,7 @@ class Fail:
     reason: str = ""
 
     def __str__(self) -> str:
-        return f"fail: {self.reason}" if self.reason else "fail"
+        return _told("fail", self.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ class Stop:
     reason: str = ""
 
     def __str__(self) -> str:
-        return f"stop: {self.reason}" if self.reason else "stop"
+        return _told("stop", self.reason)
 
 
 Decision = Reconnect | Refresh | HoldOff | Fail | Stop
@@ -194,7 +199,8 @@ def _as_range(codes: int | range, what: str) -> range:
 def _check_decision(decision: object) -> None:
     if not isinstance(decision, _DECISION_TYPES):
         raise TypeError(
-            f"decision must be Reconnect, HoldOff, Fail or Stop, got {type(decision).__name__}"
+            "decision must be Reconnect, Refresh, HoldOff, Fail or Stop, "
+            f"got {type(decision).__name__}"
         )
 
 

@@ -45,11 +45,18 @@ def redact_url(url: URL) -> str:
     return str(url)
 
 
+# The secrets a Redactor keeps: the newest first. A url or headers callable
+# gives fresh credentials on every attempt; weeks of reconnects must not pile
+# up every token ever used (nor slow down every scrub).
+_KEPT = 32
+
+
 @dataclass(frozen=True)
 class _Secrets:
-    """What to scrub: whole texts to replace (URL forms), and values to mask."""
+    """What to scrub: whole texts to replace by their redacted form (URL
+    forms, longest first), and values to mask."""
 
-    forms: Mapping[str, str]
+    forms: tuple[tuple[str, str], ...]
     values: tuple[str, ...]
 
 
@@ -73,33 +80,40 @@ def _url_secrets(url: URL) -> _Secrets:
         values += [url.user or "", url.raw_user or ""]
     values.extend(part.partition("=")[2] for part in url.raw_query_string.split("&"))
     encoded = [*values, *(quote(v, safe="") for v in values), *map(quote_plus, values)]
-    return _Secrets(forms, _values(encoded))
+    longest_first = sorted(forms.items(), key=lambda item: len(item[0]), reverse=True)
+    return _Secrets(tuple(longest_first), _values(encoded))
 
 
 class Redactor:
     """Scrubs a connection's secrets out of arbitrary text: first each of its
     URLs, written whole, becomes its redacted form; then every secret value
     left (long enough to be one) becomes ``***``. The secrets of a URL are
-    worked out once and shared by every connection to it."""
+    worked out once and shared by every connection to it. It keeps the
+    secrets of the latest 32 URLs and header sets it was given."""
 
     __slots__ = ("_parts",)
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        self._parts: list[_Secrets] = []
+        self._parts: dict[_Secrets, None] = {}  # oldest first
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Remember more secret values."""
         values = _values(secrets)
         if values:
-            self._parts.append(_Secrets({}, values))
+            self._keep(_Secrets((), values))
 
     def add_url(self, url: URL) -> None:
         """Remember the password and query values of ``url`` (as given and as
         percent-encoded: a text may show either), and its whole forms."""
-        secrets = _url_secrets(url)
-        if secrets not in self._parts:
-            self._parts.append(secrets)
+        self._keep(_url_secrets(url))
+
+    def _keep(self, secrets: _Secrets) -> None:
+        parts = self._parts
+        parts.pop(secrets, None)
+        parts[secrets] = None  # the newest
+        if len(parts) > _KEPT:
+            del parts[next(iter(parts))]
 
     def add_headers(self, headers: Mapping[str, str]) -> None:
         """Remember the values of secret headers, and the credentials in them."""
@@ -113,9 +127,9 @@ class Redactor:
     def scrub(self, text: str) -> str:
         """``text`` with every remembered secret masked."""
         for part in self._parts:
-            for form in sorted(part.forms, key=len, reverse=True):
+            for form, shown in part.forms:
                 if form in text:
-                    text = text.replace(form, part.forms[form])
+                    text = text.replace(form, shown)
         for part in self._parts:
             for secret in part.values:
                 if secret in text:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from random import Random
 from typing import Any
 
-from tenacity import RetryCallState
+from tenacity import Future, RetryCallState
 from tenacity.stop import stop_never
 from tenacity.wait import wait_base
 
@@ -55,9 +55,9 @@ class Fatal(Exception):
         self.attempts = attempts
 
 
-def retry_of(retry_state: RetryCallState) -> Retry:
-    """The ``Retry`` a failed attempt raised."""
-    outcome = retry_state.outcome
+def retry_of(outcome: Future | None) -> Retry:
+    """The ``Retry`` a failed attempt raised, from its outcome (a retry
+    state's ``outcome``, or a ``RetryError``'s ``last_attempt``)."""
     exc = outcome.exception() if outcome is not None else None
     if not isinstance(exc, Retry):  # pragma: no cover - tenacity only retries Retry
         raise TypeError(f"unexpected outcome {exc!r}")
@@ -67,7 +67,7 @@ def retry_of(retry_state: RetryCallState) -> Retry:
 def strategy_of(retry_state: RetryCallState) -> WaitStrategy | wait_base:
     """The wait strategy the failed attempt's decision chose (none, to fail
     over to the next endpoint)."""
-    retry = retry_of(retry_state)
+    retry = retry_of(retry_state.outcome)
     return IMMEDIATE if retry.now else retry.decision.wait
 
 

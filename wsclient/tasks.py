@@ -1,4 +1,5 @@
-"""Owning tasks: every task wsclient starts is awaited before its owner ends."""
+"""Owning tasks and waking waiters: every task wsclient starts is awaited
+before its owner ends; a future someone may wait on is settled at most once."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["await_all"]
+__all__ = ["await_all", "settle"]
 
 
 async def await_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
@@ -23,3 +24,9 @@ async def await_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
                 task.cancel()
     if cancelled:
         raise asyncio.CancelledError
+
+
+def settle(future: asyncio.Future[None] | None) -> None:
+    """Wake whoever waits on ``future``, if anyone still does."""
+    if future is not None and not future.done():
+        future.set_result(None)

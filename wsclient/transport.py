@@ -28,7 +28,7 @@ import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
 from yarl import URL
 
-from .disconnect import Disconnect, DisconnectKind
+from .disconnect import ABNORMAL, PROTOCOL_ERROR, Disconnect, DisconnectKind
 from .options import Options
 from .redact import Redactor, redact_url
 
@@ -48,8 +48,6 @@ _Kind = DisconnectKind
 # aiohttp's reader words its refusal of an invalid close code so (3.14); the
 # fault matrix tests that ``received_code`` still finds the code.
 _REFUSED_CODE = re.compile(r"Invalid close code: (\d+)")
-PROTOCOL_ERROR = 1002
-ABNORMAL = 1006
 # Response headers of a rejected handshake worth keeping; never cookies.
 _SAFE_HEADERS = (
     "Retry-After",
