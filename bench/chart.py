@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from .latency import LatencyResult
 from .report import Results, size_label
+from .stats import Summary
 
 __all__ = ["available", "draw"]
 
@@ -28,19 +32,18 @@ def draw(results: Results, path: Path) -> None:
     matplotlib: Any = importlib.import_module("matplotlib")
     matplotlib.use("Agg")  # no display needed
     plt: Any = importlib.import_module("matplotlib.pyplot")
-    panels: list[str] = []
+    panels: list[Callable[[Any], None]] = []
     if results.throughput is not None:
-        panels += [f"size:{size}" for size in results.throughput.rates]
+        panels += [
+            partial(_throughput, size=s, rates=r) for s, r in results.throughput.rates.items()
+        ]
     if results.latency is not None:
-        panels.append("latency")
+        panels.append(partial(_latency, latency=results.latency))
     if not panels:
         return
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
-        if panel == "latency":
-            _latency(ax, results)
-        else:
-            _throughput(ax, results, int(panel.split(":")[1]))
+        panel(ax)
     fig.suptitle("wsclient benchmark (median, min-max whiskers)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,31 +51,30 @@ def draw(results: Results, path: Path) -> None:
     plt.close(fig)
 
 
-def _throughput(ax: Any, results: Results, size: int) -> None:
-    assert results.throughput is not None
-    rates = results.throughput.rates[size]
-    names = list(rates)
-    medians = [rates[n].median for n in names]
-    low = [rates[n].median - rates[n].min for n in names]
-    high = [rates[n].max - rates[n].median for n in names]
-    colors = ["tab:red" if n == "wsclient" else "tab:blue" for n in names]
-    ax.bar(range(len(names)), medians, yerr=[low, high], color=colors, capsize=4)
-    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+def _bars(figures: dict[str, Summary]) -> tuple[list[float], list[list[float]]]:
+    """The medians of ``figures`` and their whiskers: ``yerr`` for ``bar``."""
+    medians = [f.median for f in figures.values()]
+    low = [f.median - f.min for f in figures.values()]
+    high = [f.max - f.median for f in figures.values()]
+    return medians, [low, high]
+
+
+def _throughput(ax: Any, size: int, rates: dict[str, Summary]) -> None:
+    medians, whiskers = _bars(rates)
+    colors = ["tab:red" if n == "wsclient" else "tab:blue" for n in rates]
+    ax.bar(range(len(rates)), medians, yerr=whiskers, color=colors, capsize=4)
+    ax.set_xticks(range(len(rates)), list(rates), rotation=30, ha="right")
     ax.set_title(f"{size_label(size)} messages")
     ax.set_ylabel("messages/s")
 
 
-def _latency(ax: Any, results: Results) -> None:
-    assert results.latency is not None
-    latency = results.latency
+def _latency(ax: Any, latency: LatencyResult) -> None:
     names = list(latency.p50)
     width = 0.38
     for offset, (label, figures) in enumerate((("p50", latency.p50), ("p99", latency.p99))):
         xs = [i + (offset - 0.5) * width for i in range(len(names))]
-        medians = [figures[n].median for n in names]
-        low = [figures[n].median - figures[n].min for n in names]
-        high = [figures[n].max - figures[n].median for n in names]
-        ax.bar(xs, medians, width, yerr=[low, high], capsize=4, label=label)
+        medians, whiskers = _bars(figures)
+        ax.bar(xs, medians, width, yerr=whiskers, capsize=4, label=label)
     ax.set_xticks(range(len(names)), names)
     ax.set_title(f"latency at {latency.rate:,} msg/s")
     ax.set_ylabel("microseconds")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.metadata
 import os
 import platform
 import signal
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -75,6 +75,11 @@ class Settings:
     chart_path: Path | None
     pin: bool
     quiet: bool
+
+    def log(self, line: str) -> None:
+        """A progress line on stderr, unless --quiet."""
+        if not self.quiet:
+            print(line, file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -212,10 +217,8 @@ def _settings(argv: list[str] | None) -> Settings:
 def _versions() -> dict[str, str]:
     found = {}
     for name in ("wsclient", "aiohttp", "tenacity", "websockets", "picows"):
-        try:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
     return found
 
 
@@ -230,7 +233,7 @@ async def _in_loop(server: ServerProcess, settings: Settings, results: Results) 
         for task in (phases, watchdog):
             task.cancel()
         await asyncio.gather(phases, watchdog, return_exceptions=True)
-    if watchdog.done() and not watchdog.cancelled():
+    if not watchdog.cancelled():
         watchdog.result()  # raises ChildFailed
     phases.result()
 
@@ -252,7 +255,7 @@ async def _watch(server: ServerProcess) -> None:
 
 
 async def _loop_phases(server: ServerProcess, settings: Settings, results: Results) -> None:
-    log = _logger(settings.quiet)
+    log = settings.log
     if "throughput" in settings.phases:
         ready, skipped = clients.available()
         for name in skipped:
@@ -279,14 +282,6 @@ async def _loop_phases(server: ServerProcess, settings: Settings, results: Resul
             seconds=settings.latency_seconds,
             log=log,
         )
-
-
-def _logger(quiet: bool) -> Callable[[str], None]:
-    def log(line: str) -> None:
-        if not quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    return log
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -321,7 +316,7 @@ def run(settings: Settings) -> Results:
                     rounds=settings.rounds,
                     connections=settings.connections,
                     heartbeat=settings.heartbeat,
-                    log=_logger(settings.quiet),
+                    log=settings.log,
                 )
             results.meta["server_cpu_seconds"] = server.cpu_seconds() - cpu_before
             results.meta["client_cpu_seconds"] = self_cpu_seconds() - own_before

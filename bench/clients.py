@@ -182,4 +182,4 @@ CLIENTS = (
 def available() -> tuple[list[Client], list[str]]:
     """The clients that can run here, and the names of those skipped."""
     ready = [c for c in CLIENTS if c.installed()]
-    return ready, [c.name for c in CLIENTS if not c.installed()]
+    return ready, [c.name for c in CLIENTS if c not in ready]

@@ -35,7 +35,6 @@ PING = 0x9
 PONG = 0xA
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
-_MAX_CONTROL_PAYLOAD = 125
 
 
 def accept_key(key: str) -> str:
@@ -145,16 +144,12 @@ class ClientFrames:
             return None
         opcode, masked, size = buf[0] & 0x0F, bool(buf[1] & 0x80), buf[1] & 0x7F
         offset = 2
-        if size == 126:
-            if len(buf) < 4:
+        if size >= 126:  # the length follows, in 2 or 8 bytes
+            length = "!H" if size == 126 else "!Q"
+            offset += struct.calcsize(length)
+            if len(buf) < offset:
                 return None
-            (size,) = struct.unpack_from("!H", buf, 2)
-            offset = 4
-        elif size == 127:
-            if len(buf) < 10:
-                return None
-            (size,) = struct.unpack_from("!Q", buf, 2)
-            offset = 10
+            (size,) = struct.unpack_from(length, buf, 2)
         mask = b""
         if masked:
             mask = bytes(buf[offset : offset + 4])
@@ -169,10 +164,7 @@ class ClientFrames:
 
 
 def _unmask(data: bytes, mask: bytes) -> bytes:
-    """Undo a client's masking (§5.3); control payloads are at most 125 bytes,
-    larger ones are unmasked all the same, with integer arithmetic."""
-    if len(data) <= _MAX_CONTROL_PAYLOAD:
-        return bytes(b ^ mask[i & 3] for i, b in enumerate(data))
+    """Undo a client's masking (§5.3), XOR-ing the payload as one integer."""
     size = len(data)
     key = int.from_bytes((mask * (size // 4 + 1))[:size], "big")
     return (int.from_bytes(data, "big") ^ key).to_bytes(size, "big")

@@ -95,7 +95,9 @@ async def measure(
     """Run the phase: per round, aiohttp then wsclient (alternating order)."""
     url = server.url(f"/gap?code={_CLOSE_CODE}")
     limit = 10.0 + reconnects
-    handshake, raw, ours, extra_raw, extra_handshake = [], [], [], [], []
+    handshake: list[float] = []
+    raw: list[float] = []
+    ours: list[float] = []
     for turn in range(rounds):
         async with asyncio.timeout(limit):
             if turn % 2:
@@ -107,14 +109,12 @@ async def measure(
         handshake.append(statistics.median(handshakes))
         raw.append(statistics.median(raw_gaps))
         ours.append(statistics.median(gaps))
-        extra_raw.append(ours[-1] - raw[-1])
-        extra_handshake.append(ours[-1] - handshake[-1])
         log(f"gap: round {turn + 1}/{rounds} done")
     return GapResult(
         reconnects,
         summarize(handshake),
         summarize(raw),
         summarize(ours),
-        summarize(extra_raw),
-        summarize(extra_handshake),
+        summarize([a - b for a, b in zip(ours, raw, strict=True)]),
+        summarize([a - b for a, b in zip(ours, handshake, strict=True)]),
     )

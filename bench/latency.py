@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 
@@ -22,44 +22,45 @@ import wsclient
 
 from .clients import RAW, WSCLIENT
 from .process import ServerProcess
-from .stats import Summary, percentile, summarize
+from .stats import Summary, percentile, summarize_each
 
 __all__ = ["LatencyResult", "measure"]
 
 _SKIP = 10  # the first messages of a connection warm up; not counted
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class LatencyResult:
     """Microseconds per client: summaries over rounds of per-round figures."""
 
     rate: int
     messages: int  # per client and round
-    p50: dict[str, Summary] = field(default_factory=dict)
-    p99: dict[str, Summary] = field(default_factory=dict)
-    max: dict[str, Summary] = field(default_factory=dict)
+    p50: dict[str, Summary]
+    p99: dict[str, Summary]
+    max: dict[str, Summary]
 
 
 def _stamp_us(text: str, now: int) -> float:
     return (now - int(text[: text.index(" ")])) / 1000
 
 
-async def _raw(url: str) -> list[float]:
+async def _latencies(messages: AsyncIterable[aiohttp.WSMessage]) -> list[float]:
+    """The latency of every message, in microseconds, bar the first ``_SKIP``."""
     latencies: list[float] = []
-    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-        async for msg in ws:
-            now = time.perf_counter_ns()
-            latencies.append(_stamp_us(msg.data, now))
+    async for msg in messages:
+        now = time.perf_counter_ns()
+        latencies.append(_stamp_us(msg.data, now))
     return latencies[_SKIP:]
+
+
+async def _raw(url: str) -> list[float]:
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+        return await _latencies(ws)
 
 
 async def _wsclient(url: str) -> list[float]:
-    latencies: list[float] = []
     async with wsclient.connect(url) as conn:
-        async for msg in conn:
-            now = time.perf_counter_ns()
-            latencies.append(_stamp_us(msg.data, now))
-    return latencies[_SKIP:]
+        return await _latencies(conn)
 
 
 async def measure(
@@ -74,11 +75,10 @@ async def measure(
     """Run the phase: per round, aiohttp and wsclient, order alternating."""
     count = max(_SKIP + 10, round(rate * seconds))
     url = server.url(f"/latency?size={size}&rate={rate}&count={count}")
-    result = LatencyResult(rate, count - _SKIP)
-    samples: dict[str, dict[str, list[float]]] = {
-        name: {"p50": [], "p99": [], "max": []} for name in (RAW, WSCLIENT)
-    }
     runs = {RAW: _raw, WSCLIENT: _wsclient}
+    p50: dict[str, list[float]] = {name: [] for name in runs}
+    p99: dict[str, list[float]] = {name: [] for name in runs}
+    worst: dict[str, list[float]] = {name: [] for name in runs}
     for turn in range(rounds):
         order = [RAW, WSCLIENT] if turn % 2 == 0 else [WSCLIENT, RAW]
         for name in order:
@@ -86,12 +86,10 @@ async def measure(
                 latencies = await runs[name](url)
             if len(latencies) != count - _SKIP:
                 raise RuntimeError(f"{name}: {len(latencies) + _SKIP} of {count} messages")
-            samples[name]["p50"].append(percentile(latencies, 50))
-            samples[name]["p99"].append(percentile(latencies, 99))
-            samples[name]["max"].append(max(latencies))
+            p50[name].append(percentile(latencies, 50))
+            p99[name].append(percentile(latencies, 99))
+            worst[name].append(max(latencies))
         log(f"latency: round {turn + 1}/{rounds} done")
-    for name, figures in samples.items():
-        result.p50[name] = summarize(figures["p50"])
-        result.p99[name] = summarize(figures["p99"])
-        result.max[name] = summarize(figures["max"])
-    return result
+    return LatencyResult(
+        rate, count - _SKIP, summarize_each(p50), summarize_each(p99), summarize_each(worst)
+    )

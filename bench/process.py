@@ -25,25 +25,37 @@ __all__ = ["ChildFailed", "ServerProcess", "run_child"]
 
 # The directory holding the ``bench`` package: children import it from there.
 _ROOT = Path(__file__).resolve().parent.parent
+_START_TIMEOUT = 15.0  # seconds for the server to print its port
+_SERVER_MAX_SECONDS = 1800.0  # the server exits by itself after this long
 
 
 class ChildFailed(RuntimeError):
     """A child process did not start, timed out or exited with an error."""
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = f"{_ROOT}{os.pathsep}{path}" if path else str(_ROOT)
-    return env
+def _start(
+    module: str, args: list[str], *, stdin: int | None = None, stderr: int | None = None
+) -> subprocess.Popen[str]:
+    """Start ``python -m module *args`` (stdout piped) in a session of its
+    own, importing ``bench`` from ``_ROOT``."""
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "PYTHONPATH": f"{_ROOT}{os.pathsep}{path}" if path else str(_ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        cwd=_ROOT,
+        env=env,
+        start_new_session=True,
+    )
 
 
-def _end(proc: subprocess.Popen[str], grace: float, *, wait_first: bool) -> None:
-    """End ``proc``: (wait ``grace`` seconds,) SIGTERM, wait, then SIGKILL."""
-    steps = (None, proc.terminate, proc.kill) if wait_first else (proc.terminate, proc.kill)
-    for step in steps:
-        if step is not None:
-            step()
+def _end(proc: subprocess.Popen[str], grace: float) -> None:
+    """SIGTERM ``proc``; SIGKILL it if it is still there ``grace`` s later."""
+    for send in (proc.terminate, proc.kill):
+        send()
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(grace)
             return
@@ -56,9 +68,7 @@ class ServerProcess:
     on errors and Ctrl-C too.
     """
 
-    def __init__(self, start_timeout: float = 15.0, max_seconds: float = 1800.0) -> None:
-        self._start_timeout = start_timeout
-        self._max_seconds = max_seconds
+    def __init__(self) -> None:
         self._proc: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -71,25 +81,13 @@ class ServerProcess:
         """A ``ws://127.0.0.1`` URL to ``path`` (with its query) on this server."""
         return f"ws://127.0.0.1:{self.port}{path}"
 
-    def alive(self) -> bool:
-        """Whether the server process is still running."""
-        return self._proc is not None and self._proc.poll() is None
-
     def cpu_seconds(self) -> float:
         """The server's CPU time so far (user plus system)."""
         return process_cpu_seconds(self.pid)
 
     def __enter__(self) -> ServerProcess:
-        argv = [sys.executable, "-m", "bench.server", "--max-seconds", str(self._max_seconds)]
-        self._proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=_ROOT,
-            env=_child_env(),
-            start_new_session=True,
-        )
+        args = ["--max-seconds", str(_SERVER_MAX_SECONDS)]
+        self._proc = _start("bench.server", args, stdin=subprocess.PIPE)
         try:
             self.port = self._read_port()
         except BaseException:
@@ -101,7 +99,7 @@ class ServerProcess:
         proc = self._proc
         assert proc is not None
         assert proc.stdout is not None
-        deadline = time.monotonic() + self._start_timeout
+        deadline = time.monotonic() + _START_TIMEOUT
         with selectors.DefaultSelector() as selector:
             selector.register(proc.stdout, selectors.EVENT_READ)
             while (left := deadline - time.monotonic()) > 0:
@@ -112,7 +110,7 @@ class ServerProcess:
                     break  # it exited
                 if line.startswith("PORT "):
                     return int(line.split()[1])
-        raise ChildFailed(f"the server did not start within {self._start_timeout} s")
+        raise ChildFailed(f"the server did not start within {_START_TIMEOUT} s")
 
     def stop(self) -> None:
         """End the server (idempotent)."""
@@ -122,7 +120,10 @@ class ServerProcess:
         if proc.stdin is not None:
             with contextlib.suppress(OSError):
                 proc.stdin.close()  # the server exits on EOF
-        _end(proc, grace=3.0, wait_first=True)
+        try:
+            proc.wait(3.0)
+        except subprocess.TimeoutExpired:
+            _end(proc, grace=3.0)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -141,22 +142,14 @@ def run_child(module: str, args: list[str], timeout: float) -> str:
     Raises:
         ChildFailed: it timed out or exited with a non-zero status.
     """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", module, *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=_ROOT,
-        env=_child_env(),
-        start_new_session=True,
-    )
+    proc = _start(module, args, stderr=subprocess.PIPE)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         raise ChildFailed(f"{module} did not finish within {timeout} s") from None
     finally:
         if proc.poll() is None:
-            _end(proc, grace=2.0, wait_first=False)
+            _end(proc, grace=2.0)
             proc.communicate()
     if proc.returncode != 0:
         raise ChildFailed(f"{module} exited with {proc.returncode}: {err.strip()[-2000:]}")

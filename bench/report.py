@@ -84,7 +84,7 @@ def _throughput(result: ThroughputResult) -> list[str]:
                 f"{summary.median * size / 1e6:>8.0f}{shares}{flag}"
             )
         for label, ratio in result.ratios[size].items():
-            lines.append(f"   {'':<8}{label:<36}{_fmt(ratio, _fixed(2))}")
+            lines.append(f"   {'':<8}{label:<40}{_fmt(ratio, _fixed(2))}")
     if result.skipped:
         lines.append(f"   skipped (not installed): {', '.join(result.skipped)}")
     lines.append(
@@ -129,11 +129,10 @@ def _scale(result: ScaleResult) -> list[str]:
             f"{_fmt(result.open_seconds[name], _fixed(3)):<24}"
             f"{_fmt(result.open_cpu_seconds[name], _fixed(3)):<20}"
         )
-    if result.rss_ratio is not None and result.open_ratio is not None:
-        lines.append(
-            f"   {'wsclient / aiohttp':<30}{_fmt(result.rss_ratio, _fixed(2)):<26}"
-            f"{_fmt(result.open_ratio, _fixed(2)):<24}"
-        )
+    lines.append(
+        f"   {'wsclient / aiohttp':<30}{_fmt(result.rss_ratio, _fixed(2)):<26}"
+        f"{_fmt(result.open_ratio, _fixed(2)):<24}"
+    )
     return lines
 
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .process import ServerProcess, run_child
 from .scale_child import AIOHTTP, WSCLIENT
-from .stats import Summary, summarize
+from .stats import Summary, summarize_each, summarize_ratios
 from .usage import raise_fd_limit
 
 __all__ = ["ScaleResult", "measure"]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ScaleResult:
     """Per client: KiB of RSS per connection, seconds to open all; ratios
     wsclient / aiohttp per round."""
@@ -29,11 +29,11 @@ class ScaleResult:
     connections: int
     heartbeat: float
     fd_limit: int
-    rss_kib: dict[str, Summary] = field(default_factory=dict)
-    open_seconds: dict[str, Summary] = field(default_factory=dict)
-    open_cpu_seconds: dict[str, Summary] = field(default_factory=dict)
-    rss_ratio: Summary | None = None
-    open_ratio: Summary | None = None
+    rss_kib: dict[str, Summary]
+    open_seconds: dict[str, Summary]
+    open_cpu_seconds: dict[str, Summary]
+    rss_ratio: Summary
+    open_ratio: Summary
 
 
 def measure(
@@ -48,11 +48,11 @@ def measure(
     fd_limit = raise_fd_limit()
     if connections + 100 > fd_limit:
         raise RuntimeError(f"{connections} connections need more than the {fd_limit} open files")
-    result = ScaleResult(connections, heartbeat, fd_limit)
     limit = 30.0 + connections / 50
-    figures: dict[str, dict[str, list[float]]] = {
-        name: {"rss": [], "open": [], "cpu": []} for name in (WSCLIENT, AIOHTTP)
-    }
+    clients = (WSCLIENT, AIOHTTP)
+    rss: dict[str, list[float]] = {name: [] for name in clients}
+    opened: dict[str, list[float]] = {name: [] for name in clients}
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
     for turn in range(rounds):
         order = [WSCLIENT, AIOHTTP] if turn % 2 == 0 else [AIOHTTP, WSCLIENT]
         for name in order:
@@ -62,15 +62,17 @@ def measure(
                 *("--timeout", str(limit)),
             ]
             out = json.loads(run_child("bench.scale_child", args, timeout=3 * limit))
-            figures[name]["rss"].append(out["rss_per_connection"] / 1024)
-            figures[name]["open"].append(out["open_seconds"])
-            figures[name]["cpu"].append(out["open_cpu_seconds"])
+            rss[name].append(out["rss_per_connection"] / 1024)
+            opened[name].append(out["open_seconds"])
+            cpu[name].append(out["open_cpu_seconds"])
         log(f"scale: round {turn + 1}/{rounds} done")
-    for name, values in figures.items():
-        result.rss_kib[name] = summarize(values["rss"])
-        result.open_seconds[name] = summarize(values["open"])
-        result.open_cpu_seconds[name] = summarize(values["cpu"])
-    ours, raw = figures[WSCLIENT], figures[AIOHTTP]
-    result.rss_ratio = summarize([a / b for a, b in zip(ours["rss"], raw["rss"], strict=True)])
-    result.open_ratio = summarize([a / b for a, b in zip(ours["open"], raw["open"], strict=True)])
-    return result
+    return ScaleResult(
+        connections,
+        heartbeat,
+        fd_limit,
+        rss_kib=summarize_each(rss),
+        open_seconds=summarize_each(opened),
+        open_cpu_seconds=summarize_each(cpu),
+        rss_ratio=summarize_ratios(rss[WSCLIENT], rss[AIOHTTP]),
+        open_ratio=summarize_ratios(opened[WSCLIENT], opened[AIOHTTP]),
+    )

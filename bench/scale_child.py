@@ -29,24 +29,53 @@ WSCLIENT = "wsclient"
 AIOHTTP = "aiohttp"
 
 
+class _Meter:
+    """Readings around opening ``n`` connections and closing them, the same
+    for every client. Create it just before opening them."""
+
+    def __init__(self, n: int) -> None:
+        self._n = n
+        self._open_seconds = self._open_cpu = 0.0
+        self._rss_after = 0
+        gc.collect()
+        self._rss_before, self._cpu = rss_bytes(), self_cpu_seconds()
+        self._start = time.perf_counter()
+
+    def opened(self) -> None:
+        """All are open: read the time, CPU and RSS; closing starts now."""
+        self._open_seconds = time.perf_counter() - self._start
+        self._open_cpu = self_cpu_seconds() - self._cpu
+        gc.collect()
+        self._rss_after = rss_bytes()
+        self._start = time.perf_counter()
+
+    def closed(self) -> dict[str, Any]:
+        """All are closed: the figures."""
+        close_seconds = time.perf_counter() - self._start
+        return {
+            "connections": self._n,
+            "rss_before": self._rss_before,
+            "rss_after": self._rss_after,
+            "rss_per_connection": (self._rss_after - self._rss_before) / self._n,
+            "open_seconds": self._open_seconds,
+            "open_cpu_seconds": self._open_cpu,
+            "close_seconds": close_seconds,
+        }
+
+
 async def _wsclient(url: str, n: int, heartbeat: float, limit: float) -> dict[str, Any]:
     """``n`` connections of one ``wsclient.Session``, heartbeat on."""
     async with wsclient.Session(heartbeat=heartbeat, open_timeout=limit) as session:
         async with session.connect(url) as warm:
             await warm.receive()
-        gc.collect()
-        before, cpu, start = rss_bytes(), self_cpu_seconds(), time.perf_counter()
+        meter = _Meter(n)
         conns = [session.connect(url) for _ in range(n)]
         for conn in conns:
             conn.open()
         async with asyncio.timeout(limit):
             await asyncio.gather(*(conn.receive() for conn in conns))
-        opened, open_cpu = time.perf_counter() - start, self_cpu_seconds() - cpu
-        gc.collect()
-        after = rss_bytes()
-        start = time.perf_counter()
-    closed = time.perf_counter() - start
-    return _figures(n, before=before, after=after, opened=opened, cpu=open_cpu, closed=closed)
+        meter.opened()
+    return meter.closed()
 
 
 async def _aiohttp(url: str, n: int, heartbeat: float, limit: float) -> dict[str, Any]:
@@ -62,32 +91,13 @@ async def _aiohttp(url: str, n: int, heartbeat: float, limit: float) -> dict[str
         warm = await one()
         await warm.close()
         del warm
-        gc.collect()
-        before, cpu, start = rss_bytes(), self_cpu_seconds(), time.perf_counter()
+        meter = _Meter(n)
         async with asyncio.timeout(limit):
             sockets = await asyncio.gather(*(one() for _ in range(n)))
-        opened, open_cpu = time.perf_counter() - start, self_cpu_seconds() - cpu
-        gc.collect()
-        after = rss_bytes()
-        start = time.perf_counter()
+        meter.opened()
         async with asyncio.timeout(limit):
             await asyncio.gather(*(ws.close() for ws in sockets))
-    closed = time.perf_counter() - start
-    return _figures(n, before=before, after=after, opened=opened, cpu=open_cpu, closed=closed)
-
-
-def _figures(
-    n: int, *, before: int, after: int, opened: float, cpu: float, closed: float
-) -> dict[str, Any]:
-    return {
-        "connections": n,
-        "rss_before": before,
-        "rss_after": after,
-        "rss_per_connection": (after - before) / n,
-        "open_seconds": opened,
-        "open_cpu_seconds": cpu,
-        "close_seconds": closed,
-    }
+    return meter.closed()
 
 
 def main(argv: list[str] | None = None) -> int:

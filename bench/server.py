@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import sys
 import tempfile
 import time
@@ -74,20 +75,22 @@ class Peer:
                     if opcode == PING:
                         self.writer.write(frame(PONG, body))
                     elif opcode == CLOSE:
-                        if not self._sent_close:
-                            self._sent_close = True
-                            self.writer.write(frame(CLOSE, body[:2]))
+                        self._send_close(frame(CLOSE, body[:2]))
                         return
         except ConnectionError:
             pass
         finally:
             self.closed.set()
 
-    async def close(self, code: int, reason: str = "") -> None:
-        """Send a close frame and wait (bounded) for the client's answer."""
+    def _send_close(self, data: bytes) -> None:
+        """Write the close frame ``data``, unless one was sent already."""
         if not self._sent_close:
             self._sent_close = True
-            self.writer.write(close_frame(code, reason))
+            self.writer.write(data)
+
+    async def close(self, code: int, reason: str = "") -> None:
+        """Send a close frame and wait (bounded) for the client's answer."""
+        self._send_close(close_frame(code, reason))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.closed.wait(), _CLOSE_TIMEOUT)
 
@@ -213,11 +216,7 @@ async def _stdin_closed() -> None:
 async def serve(port: int, max_seconds: float) -> None:
     """Serve on 127.0.0.1 until stdin closes or ``max_seconds`` pass."""
     files = contextlib.ExitStack()
-    routes = Routes(files)
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_one(routes, reader, writer)
-
+    on_connect = functools.partial(_serve_one, Routes(files))
     server = await asyncio.start_server(on_connect, "127.0.0.1", port, backlog=4096)
     bound = server.sockets[0].getsockname()[1]
     print(f"PORT {bound}", flush=True)

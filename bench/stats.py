@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["Summary", "percentile", "summarize"]
+__all__ = ["Summary", "percentile", "summarize", "summarize_each", "summarize_ratios"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,16 @@ def summarize(samples: Sequence[float]) -> Summary:
         return Summary(math.nan, math.nan, math.nan, [])
     values = list(samples)
     return Summary(statistics.median(values), min(values), max(values), values)
+
+
+def summarize_each(samples: Mapping[str, Sequence[float]]) -> dict[str, Summary]:
+    """:func:`summarize` each client's (or label's) samples."""
+    return {name: summarize(values) for name, values in samples.items()}
+
+
+def summarize_ratios(tops: Sequence[float], bottoms: Sequence[float]) -> Summary:
+    """The :class:`Summary` of ``top / bottom``, round by round."""
+    return summarize([top / bottom for top, bottom in zip(tops, bottoms, strict=True)])
 
 
 def percentile(values: Sequence[float], q: float) -> float:

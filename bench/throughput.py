@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from .clients import BATCHES, LEAN, RAW, WSCLIENT, Client, Run
 from .process import ServerProcess
-from .stats import Summary, summarize
+from .stats import Summary, summarize_each, summarize_ratios
 from .usage import CpuSpan, self_cpu_seconds
 
 __all__ = ["RATIOS", "ThroughputResult", "measure"]
@@ -100,8 +100,7 @@ async def measure(
             result.counts[size] = await _calibrate(server, clients, size, seconds, probe)
             log(f"throughput: {size} B messages, {result.counts[size]:,} per run")
     rates = {size: {c.name: list[float]() for c in clients} for size in sizes}
-    ratios = {size: {label: list[float]() for label, _, _ in RATIOS} for size in sizes}
-    cpu = {size: {c.name: CpuSpan() for c in clients} for size in sizes}
+    result.cpu = {size: {c.name: CpuSpan() for c in clients} for size in sizes}
     limit = 30.0 + 20 * seconds
     for turn in range(rounds):
         order = [*clients[turn % len(clients) :], *clients[: turn % len(clients)]]
@@ -109,13 +108,13 @@ async def measure(
             for client in order:
                 run, span = await _timed(server, client, size, result.counts[size], limit)
                 rates[size][client.name].append(run.messages / run.seconds)
-                cpu[size][client.name].add(span)
-            for label, top, bottom in RATIOS:
-                if top in rates[size] and bottom in rates[size]:
-                    ratios[size][label].append(rates[size][top][-1] / rates[size][bottom][-1])
+                result.cpu[size][client.name].add(span)
         log(f"throughput: round {turn + 1}/{rounds} done")
-    for size in sizes:
-        result.rates[size] = {name: summarize(v) for name, v in rates[size].items()}
-        result.ratios[size] = {label: summarize(v) for label, v in ratios[size].items() if v}
-        result.cpu[size] = cpu[size]
+    for size, by_client in rates.items():
+        result.rates[size] = summarize_each(by_client)
+        result.ratios[size] = {
+            label: summarize_ratios(by_client[top], by_client[bottom])
+            for label, top, bottom in RATIOS
+            if top in by_client and bottom in by_client
+        }
     return result
