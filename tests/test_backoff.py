@@ -9,12 +9,7 @@ from tenacity import AsyncRetrying, RetryCallState, wait_exponential, wait_fixed
 
 from wsclient.backoff import DecisionWait, Doubling, Exponential, Uniform, WaitStrategy
 
-
-class Midpoint(random.Random):
-    """A 'random' source that always lands in the middle of the range."""
-
-    def random(self) -> float:
-        return 0.5
+from .conftest import Midpoint
 
 
 def test_standard_backoff_first_delay_within_0_to_5_then_doubling_bound_capped() -> None:

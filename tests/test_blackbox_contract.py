@@ -11,7 +11,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
@@ -58,7 +58,7 @@ from wsclient.testing import (
     Step,
 )
 
-E = TypeVar("E")
+from .conftest import Events, state_of
 
 GUARD = 5.0  # real seconds any single scenario may take
 
@@ -77,33 +77,6 @@ class MinRandom(random.Random):
         return 0.0
 
 
-class Recorder:
-    """An ``on_event`` callback that keeps every event and its virtual time."""
-
-    def __init__(self, clock: FakeClock) -> None:
-        self.clock = clock
-        self.events: list[wsclient.Event] = []
-        self.times: list[float] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, event: wsclient.Event) -> None:
-        self.events.append(event)
-        self.times.append(self.clock.now())
-        self._changed.set()
-
-    def of(self, kind: type[E]) -> list[E]:
-        return [e for e in self.events if isinstance(e, kind)]
-
-    async def wait_for(self, predicate: Callable[[], bool]) -> None:
-        async with asyncio.timeout(GUARD):
-            while not predicate():
-                self._changed.clear()
-                await self._changed.wait()
-
-    async def wait_count(self, kind: type[Any], count: int) -> None:
-        await self.wait_for(lambda: len(self.of(kind)) >= count)
-
-
 async def advance_until(clock: FakeClock, predicate: Callable[[], bool]) -> None:
     """Drive a manual clock: jump to the next deadline until ``predicate()``."""
     async with asyncio.timeout(GUARD):
@@ -120,17 +93,12 @@ async def collect(conn: wsclient.Connection, into: list[Any]) -> None:
             into.append(msg.data)
 
 
-def state_of(conn: wsclient.Connection) -> State:
-    """The state now (a call, so the type checker does not narrow it)."""
-    return conn.state
-
-
 async def open_and_close(url: URL, **options: Any) -> None:
     async with wsclient.connect(url, **options):
         pass
 
 
-def opts(clock: FakeClock, rec: Recorder | None = None, **extra: Any) -> dict[str, Any]:
+def opts(clock: FakeClock, rec: Events | None = None, **extra: Any) -> dict[str, Any]:
     options: dict[str, Any] = {"clock": clock, "rng": random.Random(7)}
     if rec is not None:
         options["on_event"] = rec
@@ -235,7 +203,7 @@ def test_transport_errors_reconnect_but_tls_fails_and_user_close_stops() -> None
 
 async def test_standard_backoff_is_exponential_and_capped_at_60() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer(then=[Drop()], clock=clock) as server:
         conn = wsclient.connect(
             server.url, **opts(clock, rec, rng=MaxRandom(), stop=tenacity.stop_after_attempt(8))
@@ -251,7 +219,7 @@ async def test_standard_backoff_uses_full_jitter() -> None:
     samples: list[tuple[int, float]] = []
     for seed in range(4):
         clock = FakeClock()
-        rec = Recorder(clock)
+        rec = Events(clock)
         async with FaultServer(then=[Reject(500)], clock=clock) as server:
             conn = wsclient.connect(
                 server.url,
@@ -272,7 +240,7 @@ async def test_standard_backoff_uses_full_jitter() -> None:
 @pytest.mark.parametrize(("rng", "expected"), [(MinRandom(), 5.0), (MaxRandom(), 30.0)])
 async def test_1012_waits_5_to_30_seconds(rng: random.Random, expected: float) -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), Close(1012, "restart")], [Send("b"), Close(1000)]]
     async with FaultServer(script, clock=clock) as server:
         got: list[Any] = []
@@ -287,7 +255,7 @@ async def test_1012_waits_5_to_30_seconds(rng: random.Random, expected: float) -
 
 async def test_1012_does_not_feed_the_exponential_curve() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [
         [Close(1012)],
         [Close(1012)],
@@ -313,7 +281,7 @@ async def test_1013_holds_off_doubling_up_to_ten_minutes(
     rng: random.Random, expected: list[float]
 ) -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with (
         FaultServer(then=[Close(1013, "busy")], clock=clock) as server,
         wsclient.connect(server.url, **opts(clock, rec, rng=rng)) as conn,
@@ -327,7 +295,7 @@ async def test_1013_holds_off_doubling_up_to_ten_minutes(
 
 async def test_resume_ends_a_hold_off_at_once() -> None:
     clock = FakeClock(autojump=False)
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Close(1013)], [Send("back"), Hold()]]
     async with (
         FaultServer(script, clock=clock) as server,
@@ -347,7 +315,7 @@ async def test_resume_ends_a_hold_off_at_once() -> None:
 @pytest.mark.parametrize("stable_after", [None, 5.0], ids=["default-30s", "5s"])
 async def test_attempt_count_resets_only_after_stable_after(stable_after: float | None) -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     short, long = (10, 31) if stable_after is None else (4, 6)
     # Hold answers the heartbeat's pings: the connection is up, not just open
     # (a peer silent past heartbeat + pong_timeout is dead, and never stable).
@@ -371,7 +339,7 @@ async def test_attempt_count_resets_only_after_stable_after(stable_after: float 
 
 async def test_rules_apply_to_a_live_connection() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     policy = (
         ReconnectPolicy.default()
         .with_rule(4000, Reconnect(tenacity.wait_fixed(2)))
@@ -392,7 +360,7 @@ async def test_rules_apply_to_a_live_connection() -> None:
 
 async def test_stop_ends_with_retries_exhausted() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer(then=[Reject(500)], clock=clock) as server:
         conn = wsclient.connect(
             server.url, **opts(clock, rec, stop=tenacity.stop_after_attempt(3))
@@ -410,7 +378,7 @@ async def test_stop_ends_with_retries_exhausted() -> None:
 
 async def test_refused_connection_retries_then_exhausts_without_leaking() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer(clock=clock) as server:
         url = server.url.with_query(token="tok-31337")
     conn = wsclient.connect(url, **opts(clock, rec, stop=tenacity.stop_after_attempt(4)))
@@ -425,7 +393,7 @@ async def test_refused_connection_retries_then_exhausts_without_leaking() -> Non
         str(info.value),
         repr(info.value),
         info.value.cause.describe(),
-        *map(repr, rec.events),
+        *map(repr, rec),
     ]
     assert [t for t in texts if "tok-31337" in t] == []
 
@@ -444,7 +412,7 @@ async def test_send_after_failure_raises_invalid_state() -> None:
 
 async def test_never_gives_up_by_default() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with (
         FaultServer(then=[Reject(503)], clock=clock) as server,
         wsclient.connect(server.url, **opts(clock, rec)) as conn,
@@ -459,7 +427,7 @@ async def test_never_gives_up_by_default() -> None:
 
 async def test_429_holds_off_then_reconnects() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Reject(429, {"Retry-After": "7"})], [Send("x"), Close(1000)]]
     async with FaultServer(script, clock=clock) as server:
         got: list[Any] = []
@@ -475,7 +443,7 @@ async def test_429_holds_off_then_reconnects() -> None:
 
 async def test_close_frame_without_a_code_counts_as_1005_and_reconnects() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), CloseFrame(None)], [Send("b"), Close(1000)]]
     async with FaultServer(script, clock=clock) as server:
         got: list[Any] = []
@@ -522,7 +490,7 @@ async def test_locally_detected_bad_frames_fail(
     frame: bytes, code: int, extra: dict[str, Any]
 ) -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer([[Send("a"), Raw(frame)]], clock=clock) as server:
         got: list[Any] = []
         conn = wsclient.connect(server.url, **opts(clock, rec, **extra))
@@ -538,7 +506,7 @@ async def test_locally_detected_bad_frames_fail(
 @pytest.mark.parametrize("step", [Drop(), Reset()], ids=["drop", "reset"])
 async def test_lost_transport_counts_as_1006_and_reconnects(step: Drop | Reset) -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), step], [Send("b"), Close(1000)]]
     async with FaultServer(script, clock=clock) as server:
         got: list[Any] = []
@@ -553,7 +521,7 @@ async def test_lost_transport_counts_as_1006_and_reconnects(step: Drop | Reset) 
 
 async def test_missed_pong_counts_as_1006_with_default_heartbeat() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), Hold(pong=False)], [Send("b"), Close(1000)]]
     async with FaultServer(script, clock=clock) as server:
         got: list[Any] = []
@@ -563,12 +531,12 @@ async def test_missed_pong_counts_as_1006_with_default_heartbeat() -> None:
     first = rec.of(Disconnected)[0]
     assert first.code == 1006
     # a ping after 20 s of silence, given up 10 s later
-    assert rec.times[rec.events.index(first)] == pytest.approx(30, abs=0.5)
+    assert rec.when(Disconnected) == pytest.approx(30, abs=0.5)
 
 
 async def test_heartbeat_keeps_a_quiet_healthy_connection_and_can_be_off() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [
         [Send("a"), Hold(seconds=95), Send("b"), Close(1000)],
         [Send("c"), Hold(seconds=95, pong=False), Send("d"), Close(1000)],
@@ -592,7 +560,7 @@ async def test_heartbeat_keeps_a_quiet_healthy_connection_and_can_be_off() -> No
 
 async def test_iterates_across_reconnects_and_counts() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [
         [Send("a"), Send(b"bb"), Close(1001)],
         [Send("ccc"), Close(1000, "done")],
@@ -618,7 +586,7 @@ async def test_iterates_across_reconnects_and_counts() -> None:
 
 async def test_fail_decision_raises_fatal_close_and_never_reconnects() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer([[Send("a"), Close(1008, "go away")]], clock=clock) as server:
         got: list[Any] = []
         conn = wsclient.connect(server.url, **opts(clock, rec))
@@ -654,7 +622,7 @@ async def test_fail_decision_raises_fatal_close_and_never_reconnects() -> None:
 )
 async def test_rejected_handshake_raises_handshake_rejected(reject: Reject) -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), Close(1011)], [reject]]
     async with FaultServer(script, then=[Send("redirected"), Close(1000)], clock=clock) as server:
         got: list[Any] = []
@@ -708,7 +676,7 @@ async def test_sends_go_out_at_once_when_connected() -> None:
 
 async def test_outbox_flushes_in_order_after_on_connect() -> None:
     clock = FakeClock(autojump=False)
-    rec = Recorder(clock)
+    rec = Events(clock)
     log: list[str] = []
 
     async def on_connect(conn: wsclient.Connection) -> None:
@@ -751,7 +719,7 @@ async def test_outbox_flushes_in_order_after_on_connect() -> None:
 
 async def test_full_outbox_raises_buffer_full_and_keeps_what_it_took() -> None:
     clock = FakeClock(autojump=False)
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with (
         FaultServer([[Drop()]], clock=clock) as server,
         wsclient.connect(server.url, **opts(clock, rec, buffer_size=2)) as conn,
@@ -770,7 +738,7 @@ async def test_full_outbox_raises_buffer_full_and_keeps_what_it_took() -> None:
 
 async def test_close_during_backoff_returns_at_once_and_never_reconnects() -> None:
     clock = FakeClock(autojump=False)
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer([[Send("a"), Close(1011)]], clock=clock) as server:
         got: list[Any] = []
         async with wsclient.connect(server.url, **opts(clock, rec)) as conn:
@@ -791,7 +759,7 @@ async def test_close_during_backoff_returns_at_once_and_never_reconnects() -> No
 
 async def test_user_close_ends_iteration_cleanly() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer([[Send("a"), Hold()]], clock=clock) as server:
         got: list[Any] = []
         async with wsclient.connect(server.url, **opts(clock, rec)) as conn:
@@ -812,7 +780,7 @@ async def test_user_close_ends_iteration_cleanly() -> None:
 
 async def test_reconnect_forces_a_fresh_connection() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), Hold()], [Send("b"), Hold()]]
     async with (
         FaultServer(script, clock=clock) as server,
@@ -829,7 +797,7 @@ async def test_reconnect_forces_a_fresh_connection() -> None:
 
 async def test_state_and_uptime() -> None:
     clock = FakeClock(autojump=False)
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer([[Hold()]], clock=clock) as server:
         conn = wsclient.connect(server.url, **opts(clock, rec, heartbeat=None))
         assert state_of(conn) is State.IDLE
@@ -868,7 +836,7 @@ async def test_on_connect_error_is_raised_by_iteration() -> None:
 
 async def test_on_connect_timeout_drops_that_connection_and_its_messages() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     done: list[int] = []
 
     async def on_connect(conn: wsclient.Connection) -> None:
@@ -894,7 +862,7 @@ async def test_on_connect_timeout_drops_that_connection_and_its_messages() -> No
 
 async def test_session_shares_one_unlimited_client_across_many_connections() -> None:
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     async with FaultServer(then=[Send("hi"), Hold()], clock=clock) as server:
         async with wsclient.Session(clock=clock, on_event=rec, heartbeat=None) as session:
             client = session.client()
@@ -949,7 +917,7 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture, auth: str) -
     caplog.set_level(logging.DEBUG)
     token, password, bearer = "tok-9f8e7d", "pw-1a2b3c", "bearer-5x6y7z"
     clock = FakeClock()
-    rec = Recorder(clock)
+    rec = Events(clock)
     script: list[list[Step]] = [[Send("a"), Close(1011, "oops")], [Reject(401)]]
     async with FaultServer(script, clock=clock) as server:
         url: URL = server.url.with_path("/feed").with_query(token=token)
@@ -975,7 +943,7 @@ async def test_secrets_never_leak(caplog: pytest.LogCaptureFixture, auth: str) -
         repr(conn),
         str(conn.url),
         repr(conn.stats),
-        *map(repr, rec.events),
+        *map(repr, rec),
         *(e.cause.describe() for e in rec.of(GaveUp)),
         *(r.getMessage() for r in client_logs),
         *(repr(r.args) for r in client_logs),

@@ -26,7 +26,7 @@ from wsclient.testing import (
 from wsclient.testing.plugin import StartServer
 
 from .chaos import ChaosProxy, NewConnections
-from .conftest import Events, drain, wsclient_tasks
+from .conftest import Events, drain, state_of, wsclient_tasks
 
 LoopErrors = list[dict[str, Any]]
 
@@ -51,11 +51,6 @@ def assert_clean(loop_errors: LoopErrors) -> None:
     assert wsclient_tasks() == []
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("chaos")] == []
     assert loop_errors == []
-
-
-def state(conn: wsclient.Connection) -> State:
-    """The state now (a function, so the type checker does not narrow it)."""
-    return conn.state
 
 
 # -- the proxy itself ---------------------------------------------------------------------
@@ -183,9 +178,9 @@ async def test_close_during_a_backoff_wait_ends_it(
     async with wsclient.connect(server.url, **options) as conn:
         assert (await conn.receive()).data == "first"
         await events.wait_count(wsclient.ReconnectScheduled, 1)
-        assert state(conn) is State.WAITING
+        assert state_of(conn) is State.WAITING
         await conn.close()
-        assert state(conn) is State.CLOSED
+        assert state_of(conn) is State.CLOSED
         assert [m async for m in conn] == []
     assert server.connections == 1
     assert_clean(loop_errors)
@@ -199,9 +194,9 @@ async def test_close_while_a_handshake_hangs(
         proxy.on_new = NewConnections.BLACKHOLE
         async with wsclient.connect(proxy.url(), open_timeout=None, **options) as conn:
             await proxy.wait_accepted(1)
-            assert state(conn) is State.CONNECTING
+            assert state_of(conn) is State.CONNECTING
             await conn.close()
-            assert state(conn) is State.CLOSED
+            assert state_of(conn) is State.CLOSED
         [pipe] = [*proxy.finished, *proxy.pipes]
         async with asyncio.timeout(5):
             await pipe.closed.wait()  # the client let go of its socket
@@ -291,11 +286,11 @@ async def test_close_racing_a_close_frame_from_the_server(
     async with wsclient.connect(server.url, **options) as conn:
         await clock.sleep(at)
         await conn.close()
-        assert state(conn) in (State.CLOSED, State.FAILED)
+        assert state_of(conn) in (State.CLOSED, State.FAILED)
     assert server.connections == 1
     if at < 5:
         assert events.of(wsclient.ReconnectScheduled) == []
-    if state(conn) is State.FAILED:  # the 1002 came first: the error, as always
+    if state_of(conn) is State.FAILED:  # the 1002 came first: the error, as always
         assert code == 1002
         with pytest.raises(wsclient.FatalClose):
             await conn.receive()
@@ -362,11 +357,11 @@ async def test_cancelling_the_iterating_task_during_a_reconnect(
         consumer.cancel()
         with pytest.raises(asyncio.CancelledError):
             await consumer
-        assert state(conn) in (State.WAITING, State.CONNECTING, State.CONNECTED)
+        assert state_of(conn) in (State.WAITING, State.CONNECTING, State.CONNECTED)
         assert (await conn.receive()).data == "second"  # the connection carried on
-        assert state(conn) is State.CONNECTED
+        assert state_of(conn) is State.CONNECTED
     assert got == ["first"]
-    assert state(conn) is State.CLOSED
+    assert state_of(conn) is State.CLOSED
     assert_clean(loop_errors)
 
 

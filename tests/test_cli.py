@@ -15,7 +15,7 @@ from wsclient.policy import Reconnect
 from wsclient.testing import Close, Receive, Reject, Send
 from wsclient.testing.plugin import StartServer
 
-from .test_reconnect import unused_port
+from .conftest import unused_port
 
 
 async def wsclient_cli(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:

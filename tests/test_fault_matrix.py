@@ -58,7 +58,7 @@ from wsclient.testing import (
 from wsclient.testing.plugin import StartServer
 
 from .chaos import ChaosProxy, NewConnections
-from .conftest import Events, drain, wsclient_tasks
+from .conftest import Events, drain, unused_port, wsclient_tasks
 
 # -- close codes ------------------------------------------------------------------------
 
@@ -78,8 +78,6 @@ def _close(code: int, decision: type[Reconnect | HoldOff | Fail | Stop], **kw: A
 
 
 STANDARD = (0.0, 5.0)
-# Invalid codes aiohttp's reader refuses itself (a WebSocketError, not a CLOSE).
-ABSORBED = (0, 999, 1004, 1005, 1015, 1016, 2999)
 CLOSE_ROWS = [
     _close(1000, Stop),
     _close(1001, Reconnect, delay=STANDARD),
@@ -90,6 +88,8 @@ CLOSE_ROWS = [
     _close(1014, Reconnect, delay=STANDARD),
     *(_close(code, Reconnect, delay=STANDARD) for code in (3000, 3500, 3999, 4000, 4500, 4999)),
     Row("no code", CloseFrame(None), 1005, Reconnect, STANDARD),
+    # Codes never allowed on the wire; aiohttp's reader refuses 0, 999, 1004, 1005,
+    # 1015, 1016 and 2999 itself (a WebSocketError, not a CLOSE): kept all the same.
     *(
         Row(f"wire {code}", CloseFrame(code), 1002, Fail, received=code)
         for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, 65535)
@@ -134,35 +134,7 @@ async def test_close_code(
     assert wsclient_tasks() == []
 
 
-@pytest.mark.parametrize("code", ABSORBED)
-async def test_an_invalid_code_is_kept_as_received_code(
-    code: int, fault_server: StartServer, options: dict[str, Any]
-) -> None:
-    server = await fault_server([[CloseFrame(code)]])
-    async with wsclient.connect(server.url, **options) as conn:
-        with pytest.raises(FatalClose) as info:
-            await conn.receive()
-    assert (info.value.code, info.value.received_code) == (1002, code)
-
-
 # -- transport --------------------------------------------------------------------------
-
-
-class Timeline:
-    """An on_event recorder that also notes the virtual time of each event."""
-
-    def __init__(self, clock: FakeClock, events: Events) -> None:
-        self.clock = clock
-        self.events = events
-        self.at: list[tuple[float, wsclient.Event]] = []
-
-    def __call__(self, event: wsclient.Event) -> None:
-        self.at.append((self.clock.now(), event))
-        self.events(event)
-
-    def when(self, kind: type[Any], index: int = 0) -> float:
-        times: list[float] = [t for t, e in self.at if isinstance(e, kind)]
-        return times[index]
 
 
 def standard_bound(attempt: int) -> float:
@@ -230,12 +202,6 @@ asyncio.run(main())
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.asynccontextmanager
 async def server_process(port: int, greeting: str) -> AsyncIterator[asyncio.subprocess.Process]:
     """A WebSocket server in a process of its own on ``port`` (killed at the end)."""
@@ -260,7 +226,7 @@ async def test_a_server_killed_and_restarted_on_the_same_port(
     # process may take real milliseconds to answer: no timer may run out
     # while the client waits for it (open_timeout, heartbeat), only backoffs.
     options.update(open_timeout=None, heartbeat=None)
-    port = free_port()
+    port = unused_port()
     got: list[str] = []
     conn = wsclient.connect(f"ws://127.0.0.1:{port}/", **options)
     try:
@@ -294,8 +260,7 @@ async def test_a_black_hole_is_found_by_the_heartbeat(
     fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
 ) -> None:
     server = await fault_server([[Send("first"), Hold()], [Send("second"), Close(1000)]])
-    timeline = Timeline(clock, events)
-    options.update(on_event=timeline, heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
+    options.update(heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
     got: list[str] = []
     async with (
         ChaosProxy(server.url.port or 0, clock=clock) as proxy,
@@ -309,7 +274,7 @@ async def test_a_black_hole_is_found_by_the_heartbeat(
     assert first.cause.kind is DisconnectKind.HEARTBEAT
     # A ping within a heartbeat of silence, sampled once per interval: at most
     # two intervals (see test_a_ping_goes_out_one_heartbeat_after_the_last_traffic).
-    found = timeline.when(wsclient.Disconnected) - started
+    found = events.when(wsclient.Disconnected) - started
     assert HEARTBEAT + PONG_TIMEOUT <= found <= 2 * HEARTBEAT + PONG_TIMEOUT
 
 
@@ -317,28 +282,27 @@ async def test_a_peer_that_ignores_pings_counts_as_lost(
     fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
 ) -> None:
     server = await fault_server([[Send("first"), Hold(pong=False)], [Send("second"), Close(1000)]])
-    timeline = Timeline(clock, events)
-    options.update(on_event=timeline, heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
+    options.update(heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
     got: list[str] = []
     async with wsclient.connect(server.url, **options) as conn:
         await drain(conn, got)
     first = assert_recovered_once(events, 1006, got)
     assert first.cause.kind is DisconnectKind.HEARTBEAT
-    assert timeline.when(wsclient.Disconnected) <= 2 * HEARTBEAT + PONG_TIMEOUT
+    assert events.when(wsclient.Disconnected) <= 2 * HEARTBEAT + PONG_TIMEOUT
+    assert clock.sleeps[:3] == [10.0, HEARTBEAT, PONG_TIMEOUT]  # open_timeout, ping, pong wait
 
 
 async def test_a_ping_goes_out_one_heartbeat_after_the_last_traffic(
     fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
 ) -> None:
     server = await fault_server([[Send("first"), Pause(15), Send("tick"), Hold(pong=False)]])
-    timeline = Timeline(clock, events)
-    options.update(on_event=timeline, heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
+    options.update(heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
     async with wsclient.connect(server.url, **options) as conn:
         await conn.receive()
         assert (await conn.receive()).data == "tick"
         last_traffic = clock.now()
         await events.wait_count(wsclient.Disconnected, 1)
-    assert timeline.when(wsclient.Disconnected) - last_traffic <= HEARTBEAT + PONG_TIMEOUT
+    assert events.when(wsclient.Disconnected) - last_traffic <= HEARTBEAT + PONG_TIMEOUT
 
 
 async def test_a_connection_that_never_answered_does_not_count_as_stable(
@@ -383,17 +347,28 @@ def unaccepting_listener() -> Iterator[socket.socket]:
         listener.close()
 
 
+def assert_timed_out_once(events: Events, got: list[str]) -> None:
+    """One connect given up at open_timeout (10 s), one Reconnect within 0-5 s,
+    then 'second'."""
+    assert got == ["second"]
+    [failed] = events.of(wsclient.ConnectFailed)
+    assert failed.cause.kind is DisconnectKind.TIMEOUT
+    assert events.when(wsclient.ConnectFailed) == 10
+    [scheduled] = events.of(wsclient.ReconnectScheduled)
+    assert isinstance(scheduled.decision, Reconnect)
+    assert 0 <= scheduled.delay <= 5
+
+
 async def test_a_connect_that_hangs_times_out_and_retries(
-    fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
+    fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
     server = await fault_server(then=[Send("second"), Close(1000)])
-    timeline = Timeline(clock, events)
     with unaccepting_listener() as listener:
         port = listener.getsockname()[1]
         proxy = ChaosProxy(server.url.port or 0, port=port)
 
         async def on_event(event: wsclient.Event) -> None:
-            timeline(event)
+            events(event)
             if isinstance(event, wsclient.ConnectFailed):
                 listener.close()  # the host comes back: a proxy to the server takes the port
                 await proxy.listen()
@@ -404,13 +379,7 @@ async def test_a_connect_that_hangs_times_out_and_retries(
                 got = [m.data async for m in conn]
         finally:
             await proxy.close()
-    assert got == ["second"]
-    [failed] = events.of(wsclient.ConnectFailed)
-    assert failed.cause.kind is DisconnectKind.TIMEOUT
-    assert timeline.when(wsclient.ConnectFailed) == 10
-    [scheduled] = events.of(wsclient.ReconnectScheduled)
-    assert isinstance(scheduled.decision, Reconnect)
-    assert 0 <= scheduled.delay <= 5
+    assert_timed_out_once(events, got)
     assert wsclient_tasks() == []
 
 
@@ -418,25 +387,18 @@ async def test_a_server_that_never_answers_the_handshake(
     fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
 ) -> None:
     server = await fault_server(then=[Send("second"), Close(1000)])
-    timeline = Timeline(clock, events)
     async with ChaosProxy(server.url.port or 0, clock=clock) as proxy:
         proxy.on_new = NewConnections.BLACKHOLE  # TCP accepted, the request swallowed
 
         def on_event(event: wsclient.Event) -> None:
-            timeline(event)
+            events(event)
             if isinstance(event, wsclient.ConnectFailed):
                 proxy.on_new = NewConnections.FORWARD
 
         options.update(on_event=on_event, open_timeout=10)
         async with wsclient.connect(proxy.url(), **options) as conn:
             got = [m.data async for m in conn]
-    assert got == ["second"]
-    [failed] = events.of(wsclient.ConnectFailed)
-    assert failed.cause.kind is DisconnectKind.TIMEOUT
-    assert timeline.when(wsclient.ConnectFailed) == 10
-    [scheduled] = events.of(wsclient.ReconnectScheduled)
-    assert isinstance(scheduled.decision, Reconnect)
-    assert 0 <= scheduled.delay <= 5
+    assert_timed_out_once(events, got)
     assert server.connections == 1  # the swallowed handshake never reached it
     assert wsclient_tasks() == []
 
@@ -447,8 +409,7 @@ async def test_a_frame_stalled_halfway_is_found_by_the_heartbeat(
     server = await fault_server(
         [[Send("first"), Receive(1), Send("x" * 1000), Hold()], [Send("second"), Close(1000)]]
     )
-    timeline = Timeline(clock, events)
-    options.update(on_event=timeline, heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
+    options.update(heartbeat=HEARTBEAT, pong_timeout=PONG_TIMEOUT)
     got: list[str] = []
     async with (
         ChaosProxy(server.url.port or 0, clock=clock) as proxy,
@@ -464,22 +425,25 @@ async def test_a_frame_stalled_halfway_is_found_by_the_heartbeat(
     assert stalled.down.swallowed >= 1000 - 100
     first = assert_recovered_once(events, 1006, got)
     assert first.cause.kind is DisconnectKind.HEARTBEAT
-    assert timeline.when(wsclient.Disconnected) - started <= 2 * HEARTBEAT + PONG_TIMEOUT
+    assert events.when(wsclient.Disconnected) - started <= 2 * HEARTBEAT + PONG_TIMEOUT
 
 
 # -- handshake --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404])
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 410])
 async def test_a_client_error_handshake_fails_at_once(
     status: int, fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
-    server = await fault_server([[Reject(status)]], then=[Send("never"), Close(1000)])
+    reject = Reject(status, {"WWW-Authenticate": "Bearer", "Set-Cookie": "sid=1"})
+    server = await fault_server([[reject]], then=[Send("never"), Close(1000)])
     async with wsclient.connect(server.url, **options) as conn:
         with pytest.raises(HandshakeRejected) as info:
             await conn.receive()
         assert conn.state is State.FAILED
     assert info.value.status == status
+    assert info.value.headers.get("WWW-Authenticate") == "Bearer"
+    assert "Set-Cookie" not in info.value.headers
     assert events.names() == ["ConnectFailed", "GaveUp"]
     assert events.of(wsclient.GaveUp)[0].cause.status == status
     assert server.connections == 1
@@ -530,6 +494,7 @@ async def test_a_retryable_handshake_failure_waits_then_recovers(
     [failed] = events.of(wsclient.ConnectFailed)
     assert failed.cause.status == case.reject.status
     [scheduled] = events.of(wsclient.ReconnectScheduled)
+    assert scheduled.cause.status == case.reject.status
     assert type(scheduled.decision) is case.decision
     assert case.delay[0] <= scheduled.delay <= case.delay[1]
     holds = [h.delay for h in events.of(wsclient.HoldingOff)]
@@ -539,7 +504,7 @@ async def test_a_retryable_handshake_failure_waits_then_recovers(
 
 
 async def test_a_repeated_retry_after_zero_does_not_make_a_tight_loop(
-    fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
+    fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
     server = await fault_server(
         [[Reject(503, {"Retry-After": "0"})]] * 8, then=[Send("up"), Close(1000)]
@@ -556,12 +521,14 @@ async def test_a_redirect_is_refused_and_never_followed(
     status: int, fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
     target = await fault_server(then=[Send("elsewhere"), Close(1000)])
-    server = await fault_server([[Reject(status, {"Location": str(target.url)})]])
+    location = str(target.url.with_query(token="SEKRET"))
+    server = await fault_server([[Reject(status, {"Location": location})]])
     async with wsclient.connect(server.url, **options) as conn:
         with pytest.raises(HandshakeRejected) as info:
             await conn.receive()
         assert conn.state is State.FAILED
     assert info.value.status == status
+    assert info.value.headers["Location"].endswith("?token=***")
     assert target.connections == 0
     assert server.connections == 1
     assert events.names() == ["ConnectFailed", "GaveUp"]
@@ -658,6 +625,15 @@ async def test_a_trusted_certificate_connects(
     ca.configure_trust(trusting)
     async with wsclient.connect(wss(server), ssl=trusting, **options) as conn:
         assert [m.data async for m in conn] == ["secure"]
+
+
+async def test_turning_tls_verification_off_is_explicit_and_logged(
+    tls_server: TlsServer, options: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await tls_server([[Send("secure"), Close(1000)]])
+    async with wsclient.connect(wss(server), ssl=False, **options) as conn:
+        assert [m.data async for m in conn] == ["secure"]
+    assert "TLS certificate verification is off" in caplog.text
 
 
 # -- hostile payloads -------------------------------------------------------------------

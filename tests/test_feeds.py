@@ -23,14 +23,13 @@ from wsclient import DisconnectKind, HoldOff, ReconnectBudget, ReconnectPolicy, 
 from wsclient.testing import Close, FakeClock, Hold, Pause, Receive, Reject, Send
 from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, drain, wsclient_tasks
-from .test_reconnect import unused_port
+from .conftest import Events, drain, unused_port, wsclient_tasks
 
 # -- the stale-data watchdog --------------------------------------------------
 
 
 async def test_a_feed_that_goes_silent_after_the_subscription_is_caught_at_stale_after(
-    fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
+    fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
     """The server keeps answering pings (the transport is alive) but sends no data."""
     server = await fault_server([[Receive(1), Hold()], [Receive(1), Send("tick"), Close(1000)]])
@@ -97,18 +96,6 @@ async def test_flowing_data_keeps_the_watchdog_quiet(
 
 
 # -- Retry-After ----------------------------------------------------------------
-
-
-async def test_429_with_retry_after_seconds_waits_that_long_jittered_upward(
-    fault_server: StartServer, options: dict[str, Any], events: Events
-) -> None:
-    server = await fault_server([[Reject(429, {"Retry-After": "7"})], [Close(1000)]])
-    async with wsclient.connect(server.url, **options) as conn:
-        assert [m async for m in conn] == []
-    [scheduled] = events.of(wsclient.ReconnectScheduled)
-    assert isinstance(scheduled.decision, HoldOff)
-    assert 7 <= scheduled.delay <= 7 * 1.2
-    assert events.of(wsclient.HoldingOff)[0].delay == scheduled.delay
 
 
 async def test_503_with_an_http_date_is_measured_against_the_response_date(
@@ -464,7 +451,9 @@ async def test_a_close_during_rotation_leaves_nothing_behind(
     assert wsclient_tasks() == []
 
 
-async def test_drain_helper_is_used(options: dict[str, Any]) -> None:
+async def test_a_stop_that_always_stops_gives_up_after_a_refused_port(
+    options: dict[str, Any],
+) -> None:
     async with wsclient.connect("ws://127.0.0.1:1/", stop=lambda _: True, **options) as conn:
         with pytest.raises(wsclient.RetriesExhausted):
             await drain(conn, [])

@@ -4,7 +4,6 @@ no socket open, and the closing handshake the application asked for."""
 from __future__ import annotations
 
 import asyncio
-import random
 from typing import Any
 
 import pytest
@@ -12,11 +11,10 @@ from tenacity import stop_after_delay
 
 import wsclient
 from wsclient import State
-from wsclient.testing import Close, Drop, FakeClock, Hold, Receive, Reject, Send, Stall
+from wsclient.testing import Close, Drop, FakeClock, Hold, Receive, Send, Stall
 from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, wsclient_tasks
-from .test_reconnect import unused_port
+from .conftest import Events, unused_port, wsclient_tasks
 
 
 async def test_close_right_after_open(fault_server: StartServer, options: dict[str, Any]) -> None:
@@ -166,20 +164,6 @@ async def test_a_time_based_stop_counts_on_the_injected_clock(
     assert 60 <= clock.now() <= 60 + 60
 
 
-async def test_a_redirect_is_refused_and_its_target_never_contacted(
-    fault_server: StartServer, options: dict[str, Any]
-) -> None:
-    target = await fault_server(then=[Send("elsewhere"), Close(1000)])
-    location = str(target.url.with_query(token="SEKRET"))
-    server = await fault_server([[Reject(302, {"Location": location})]])
-    async with wsclient.connect(server.url, **options) as conn:
-        with pytest.raises(wsclient.HandshakeRejected) as info:
-            await conn.receive()
-    assert info.value.status == 302
-    assert info.value.headers["Location"].endswith("?token=***")
-    assert target.connections == 0
-
-
 async def test_cancelling_the_consumer_leaves_the_connection_working(
     fault_server: StartServer, options: dict[str, Any]
 ) -> None:
@@ -194,7 +178,3 @@ async def test_cancelling_the_consumer_leaves_the_connection_working(
         await conn.send_str("go")
         assert (await conn.receive()).data == "b"
     assert wsclient_tasks() == []
-
-
-def test_rng_is_used(options: dict[str, Any]) -> None:
-    assert isinstance(options["rng"], random.Random)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 from collections import Counter
 from typing import Any
 
@@ -16,14 +14,7 @@ from wsclient import HoldOff, Reconnect, ReconnectPolicy, RetriesExhausted, Unif
 from wsclient.testing import Close, FakeClock, Hold, Send
 from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, drain, wsclient_tasks
-from .test_backoff import Midpoint
-
-
-def unused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .conftest import Events, Midpoint, drain, unused_port, wsclient_tasks
 
 
 async def test_1012_delays_spread_over_5_to_30_seconds(
@@ -114,7 +105,7 @@ async def test_by_default_it_never_gives_up_on_a_retryable_failure(
 
 
 async def test_a_hold_off_ends_at_resume(
-    fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
+    fault_server: StartServer, events: Events, clock: FakeClock
 ) -> None:
     server = await fault_server([[Close(1013, "busy")], [Send("back"), Close(1000)]])
 
@@ -132,7 +123,7 @@ async def test_a_hold_off_ends_at_resume(
 
 
 async def test_resume_from_another_task_cuts_a_running_hold_off(
-    fault_server: StartServer, options: dict[str, Any], events: Events, clock: FakeClock
+    fault_server: StartServer, events: Events
 ) -> None:
     clock_by_hand = FakeClock(autojump=False)
     server = await fault_server([[Close(1013)], [Send("back"), Close(1000)]])
@@ -215,8 +206,3 @@ async def test_hold_off_repeats_double(
     holds = events.of(wsclient.HoldingOff)
     assert [h.delay for h in holds] == [75, 150, 300, 600]
     assert all(isinstance(e.decision, HoldOff) for e in events.of(wsclient.ReconnectScheduled))
-
-
-def test_midpoint_is_deterministic() -> None:
-    assert Midpoint().uniform(0, 10) == 5
-    assert random.Random(1).uniform(0, 10) != 5

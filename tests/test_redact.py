@@ -35,3 +35,20 @@ def test_redactor_scrubs_query_values_passwords_and_bearer_tokens() -> None:
         assert secret not in scrubbed
     assert "text/plain" in scrubbed
     assert "n=1" in scrubbed  # too short to be a secret worth scrubbing from prose
+
+
+def test_a_fresh_token_per_attempt_does_not_pile_up() -> None:
+    """A url callable hands out a new token on every reconnect: the redactor
+    keeps the latest ones (and the static URL it keeps using), not all."""
+    r = Redactor()
+    home = URL("wss://h/p?key=static-key-1")
+    tokens = [f"tok-{n:05d}-secret" for n in range(1000)]
+    for token in tokens:
+        r.add_url(home)  # used before every attempt, as with callable headers
+        r.add_url(URL(f"wss://h/p?token={token}"))
+    r.add_headers({"Authorization": "Bearer header-token-9"})
+    shown = r.scrub(" ".join([*tokens[-20:], "static-key-1", "Bearer header-token-9"]))
+    assert "secret" not in shown
+    assert "static-key-1" not in shown
+    assert "header-token-9" not in shown
+    assert r.scrub(tokens[0]) == tokens[0]  # long forgotten: bounded memory

@@ -13,8 +13,7 @@ import wsclient
 from wsclient.testing import Close, Reject, Send
 from wsclient.testing.plugin import StartServer
 
-from .conftest import Events
-from .test_reconnect import unused_port
+from .conftest import Events, unused_port
 
 TOKEN = "tok_9f8e7d6c5b4a"
 BEARER = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0"

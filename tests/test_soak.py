@@ -52,7 +52,7 @@ from wsclient.testing import (
 )
 from wsclient.testing.server import Seen
 
-from .conftest import wsclient_tasks
+from .conftest import open_fds, wsclient_tasks
 
 FAULTS = int(os.environ.get("SOAK_FAULTS", "300"))
 SEED = int(os.environ.get("SOAK_SEED", "6455"))
@@ -143,10 +143,6 @@ class SoakServer(FaultServer):
 
 
 DIRECT, BUFFERED, REFUSED = 1, 2, 3  # what send_str did with a message
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def traced_bytes() -> int:

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 import wsclient
 from wsclient import DisconnectKind, FatalClose
 from wsclient.redact import Redactor
-from wsclient.testing import Close, CloseFrame, Drop, Raw, Send
+from wsclient.testing import Close, Drop, Raw, Send
 from wsclient.testing.plugin import StartServer
 from wsclient.transport import from_exception, from_message, on_read, safe_headers
 
@@ -29,29 +29,6 @@ from .conftest import Events
 
 def _frame(first_byte: int, payload: bytes) -> bytes:
     return bytes([first_byte, len(payload)]) + payload
-
-
-async def test_invalid_utf8_in_a_text_frame_fails_with_1007(
-    fault_server: StartServer, options: dict[str, Any]
-) -> None:
-    server = await fault_server([[Send("ok"), Raw(_frame(0x81, b"\xff\xfe\xfd"))]])
-    async with wsclient.connect(server.url, **options) as conn:
-        assert (await conn.receive()).data == "ok"
-        with pytest.raises(FatalClose) as info:
-            await conn.receive()
-    assert info.value.code == 1007
-    assert server.connections == 1
-
-
-async def test_a_message_over_max_msg_size_fails_with_1009(
-    fault_server: StartServer, options: dict[str, Any]
-) -> None:
-    server = await fault_server([[Send("x" * 2000)]])
-    async with wsclient.connect(server.url, max_msg_size=1000, **options) as conn:
-        with pytest.raises(FatalClose) as info:
-            await conn.receive()
-    assert info.value.code == 1009
-    assert server.connections == 1
 
 
 async def test_corrupt_compressed_data_is_a_protocol_error_not_a_lost_transport(
@@ -79,15 +56,6 @@ async def test_a_tcp_eof_without_close_frame_is_1006_not_1000(
     assert first.code == 1006
     assert first.cause.kind is DisconnectKind.LOST
     assert first.initiated_by is wsclient.Initiator.TRANSPORT
-
-
-async def test_a_close_frame_without_code_counts_as_1005(
-    fault_server: StartServer, options: dict[str, Any], events: Events
-) -> None:
-    server = await fault_server([[CloseFrame(None)], [Close(1000)]])
-    async with wsclient.connect(server.url, **options) as conn:
-        assert [m async for m in conn] == []
-    assert [e.code for e in events.of(wsclient.Disconnected)] == [1005, 1000]
 
 
 async def test_control_frames_never_reach_the_user(
