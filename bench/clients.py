@@ -24,7 +24,23 @@ import aiohttp
 
 import wsclient
 
-__all__ = ["BATCHES", "CLIENTS", "LEAN", "RAW", "WSCLIENT", "Client", "Run", "available"]
+__all__ = [
+    "BATCHES",
+    "CLIENTS",
+    "LEAN",
+    "RAW",
+    "STREAM_ENDS",
+    "WSCLIENT",
+    "Client",
+    "Run",
+    "available",
+]
+
+# The benchmark server ends each stream with a 1000 on purpose; by default a
+# server's 1000 reconnects.
+STREAM_ENDS = wsclient.ReconnectPolicy.default().with_rule(
+    1000, wsclient.Stop("the benchmark stream is complete")
+)
 
 RAW = "aiohttp async-for"
 LEAN = "aiohttp receive()"
@@ -90,13 +106,13 @@ async def aiohttp_receive(url: str, count: int) -> Run:
 
 async def wsclient_async_for(url: str, count: int) -> Run:
     """wsclient with its defaults (heartbeat on): ``async for msg in conn``."""
-    async with wsclient.connect(url) as conn:
+    async with wsclient.connect(url, policy=STREAM_ENDS) as conn:
         return await _time_async_for(conn, count)
 
 
 async def wsclient_batches(url: str, count: int) -> Run:
     """wsclient's batch API: ``async for batch in conn.batches()``."""
-    async with wsclient.connect(url) as conn:
+    async with wsclient.connect(url, policy=STREAM_ENDS) as conn:
         await anext(conn)
         start = time.perf_counter()
         received = 1

@@ -20,7 +20,7 @@ import aiohttp
 
 import wsclient
 
-from .clients import RAW, WSCLIENT
+from .clients import RAW, STREAM_ENDS, WSCLIENT
 from .process import ServerProcess
 from .stats import Summary, percentile, summarize_each
 
@@ -59,7 +59,7 @@ async def _raw(url: str) -> list[float]:
 
 
 async def _wsclient(url: str) -> list[float]:
-    async with wsclient.connect(url) as conn:
+    async with wsclient.connect(url, policy=STREAM_ENDS) as conn:
         return await _latencies(conn)
 
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 import wsclient
-from wsclient import State
+from wsclient import ReconnectPolicy, State, Stop
 from wsclient.testing import FakeClock
 from wsclient.testing.plugin import StartServer
 
@@ -77,10 +77,16 @@ def events(clock: FakeClock) -> Events:
     return Events(clock)
 
 
+# A server's 1000 reconnects by default; in these tests a script that ends
+# with Close(1000) ends the stream, as a feed that ends on purpose would say.
+ENDS = ReconnectPolicy.default().with_rule(1000, Stop("the script ended"))
+
+
 @pytest.fixture
 def options(clock: FakeClock, events: Events) -> dict[str, Any]:
-    """Connection options for deterministic tests: virtual time, seeded jitter."""
-    return {"clock": clock, "rng": random.Random(1234), "on_event": events}
+    """Connection options for deterministic tests: virtual time, seeded jitter,
+    and 1000 ends the stream (``ENDS``)."""
+    return {"clock": clock, "rng": random.Random(1234), "on_event": events, "policy": ENDS}
 
 
 class Midpoint(random.Random):

@@ -58,7 +58,7 @@ from wsclient.testing import (
     Step,
 )
 
-from .conftest import Events, state_of
+from .conftest import ENDS, Events, state_of
 
 GUARD = 5.0  # real seconds any single scenario may take
 
@@ -99,7 +99,7 @@ async def open_and_close(url: URL, **options: Any) -> None:
 
 
 def opts(clock: FakeClock, rec: Events | None = None, **extra: Any) -> dict[str, Any]:
-    options: dict[str, Any] = {"clock": clock, "rng": random.Random(7)}
+    options: dict[str, Any] = {"clock": clock, "rng": random.Random(7), "policy": ENDS}
     if rec is not None:
         options["on_event"] = rec
     options.update(extra)
@@ -111,11 +111,9 @@ def opts(clock: FakeClock, rec: Events | None = None, **extra: Any) -> dict[str,
 
 
 def _expected_kind(code: int) -> type[Any]:
-    if code == 1000:
-        return Stop
     if code == 1013:
         return HoldOff
-    if code in (1001, 1005, 1006, 1011, 1012, 1014) or 3000 <= code <= 4999:
+    if code in (1000, 1001, 1005, 1006, 1011, 1012, 1014) or 3000 <= code <= 4999:
         return Reconnect
     return Fail
 
@@ -150,11 +148,12 @@ def test_with_rule_returns_a_new_policy_and_the_newest_rule_wins() -> None:
     assert custom.decide(Disconnect(4200)) != Reconnect(Uniform(1, 3))
     assert layered.decide(Disconnect(4004)) == Stop("newest")
     assert custom.decide(Disconnect(4004)) == Fail("unknown session")
-    persistent = ReconnectPolicy.persistent()
-    assert isinstance(persistent.decide(Disconnect(1000)), Reconnect)
-    assert isinstance(persistent.decide(Disconnect(1001)), Reconnect)
-    assert isinstance(persistent.decide(Disconnect(1002)), Fail)
-    assert isinstance(base.decide(Disconnect(1000)), Stop)
+    # A server's 1000 reconnects; a stream that ends on purpose says so.
+    assert isinstance(base.decide(Disconnect(1000)), Reconnect)
+    assert isinstance(base.decide(Disconnect(1001)), Reconnect)
+    assert isinstance(base.decide(Disconnect(1002)), Fail)
+    assert base.with_rule(1000, Stop()).decide(Disconnect(1000)) == Stop()
+    assert not hasattr(ReconnectPolicy, "persistent")
 
 
 @pytest.mark.parametrize(
@@ -180,7 +179,7 @@ def test_handshake_status_decisions(status: int, kind: type[Any]) -> None:
 
 
 def test_transport_errors_reconnect_but_tls_fails_and_user_close_stops() -> None:
-    policy = ReconnectPolicy.persistent()
+    policy = ReconnectPolicy.default()
     for kind in (
         DisconnectKind.DNS,
         DisconnectKind.REFUSED,
@@ -837,12 +836,12 @@ async def test_on_connect_error_is_raised_by_iteration() -> None:
 async def test_on_connect_timeout_drops_that_connection_and_its_messages() -> None:
     clock = FakeClock()
     rec = Events(clock)
-    done: list[int] = []
+    calls: list[int] = []
 
     async def on_connect(conn: wsclient.Connection) -> None:
-        if not done:
+        calls.append(1)
+        if len(calls) == 1:
             await clock.sleep(20)  # longer than open_timeout=5
-        done.append(1)
 
     script: list[list[Step]] = [[Send("a"), Hold()], [Send("b"), Close(1000)]]
     async with FaultServer(script, clock=clock) as server:

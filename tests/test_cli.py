@@ -34,11 +34,12 @@ async def wsclient_cli(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_prints_messages_sends_stdin_lines_and_exits_0_on_1000(
+async def test_prints_messages_sends_stdin_lines_and_exits_0_on_a_stop_code(
     fault_server: StartServer,
 ) -> None:
     server = await fault_server([[Receive(2), Send("one"), Send(b"two"), Close(1000, "bye")]])
-    code, out, err = await wsclient_cli(str(server.url), stdin=b"hello\nworld\n")
+    args = (str(server.url), "--stop-on", "1000")
+    code, out, err = await wsclient_cli(*args, stdin=b"hello\nworld\n")
     assert code == 0, err
     assert out.splitlines() == ["one", "two"]
     assert server.received[0] == ["hello", "world"]
@@ -47,8 +48,8 @@ async def test_prints_messages_sends_stdin_lines_and_exits_0_on_1000(
 
 
 async def test_json_is_pretty_printed(fault_server: StartServer) -> None:
-    server = await fault_server([[Send('{"a":1,"b":[2]}'), Send("not json"), Close(1000)]])
-    code, out, _ = await wsclient_cli(str(server.url), "--json", "--no-stdin")
+    server = await fault_server([[Send('{"a":1,"b":[2]}'), Send("not json"), Close(4000)]])
+    code, out, _ = await wsclient_cli(str(server.url), "--json", "--no-stdin", "--stop-on", "4000")
     assert code == 0
     assert out.startswith(json.dumps({"a": 1, "b": [2]}, indent=2))
     assert out.rstrip().endswith("not json")

@@ -230,7 +230,7 @@ async def test_stats(fault_server: StartServer, options: dict[str, Any]) -> None
         ]
     )
     policy = wsclient.ReconnectPolicy.default().with_rule(4001, wsclient.Stop())
-    conn = wsclient.connect(server.url, policy=policy, heartbeat=None, **options)
+    conn = wsclient.connect(server.url, heartbeat=None, **(options | {"policy": policy}))
     async with conn:
         assert conn.stats.state in (State.IDLE, State.CONNECTING)
         await conn.send_str("hi")

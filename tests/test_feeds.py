@@ -23,7 +23,7 @@ from wsclient import DisconnectKind, HoldOff, ReconnectBudget, ReconnectPolicy, 
 from wsclient.testing import Close, FakeClock, Hold, Pause, Receive, Reject, Send
 from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, drain, unused_port, wsclient_tasks
+from .conftest import ENDS, Events, drain, unused_port, wsclient_tasks
 
 # -- the stale-data watchdog --------------------------------------------------
 
@@ -117,8 +117,8 @@ async def test_retry_after_is_clamped_to_the_policy_maximum(
     fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
     server = await fault_server([[Reject(429, {"Retry-After": "86400"})], [Close(1000)]])
-    policy = ReconnectPolicy.default(max_retry_after=90)
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    policy = ReconnectPolicy.default(max_retry_after=90).with_rule(1000, wsclient.Stop())
+    async with wsclient.connect(server.url, **(options | {"policy": policy})) as conn:
         assert [m async for m in conn] == []
     assert [e.delay for e in events.of(wsclient.ReconnectScheduled)] == [90]
 
@@ -251,9 +251,9 @@ async def test_401_mapped_to_refresh_retries_once_with_fresh_credentials_then_fa
 ) -> None:
     server = await fault_server([[Reject(401)], [Reject(401)]], then=[Send("never")])
     tokens = iter(range(1, 10))
-    policy = ReconnectPolicy.default().with_status_rule(401, Refresh("token expired"))
+    policy = ENDS.with_status_rule(401, Refresh("token expired"))
     conn = wsclient.connect(
-        lambda: str(server.url.with_query(t=str(next(tokens)))), policy=policy, **options
+        lambda: str(server.url.with_query(t=str(next(tokens)))), **(options | {"policy": policy})
     )
     async with conn:
         with pytest.raises(wsclient.HandshakeRejected) as info:
@@ -267,8 +267,8 @@ async def test_a_refresh_that_works_carries_on(
     fault_server: StartServer, options: dict[str, Any]
 ) -> None:
     server = await fault_server([[Close(4401, "token expired")], [Send("ok"), Close(1000)]])
-    policy = ReconnectPolicy.default().with_rule(4401, Refresh())
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    policy = ENDS.with_rule(4401, Refresh())
+    async with wsclient.connect(server.url, **(options | {"policy": policy})) as conn:
         assert [m.data async for m in conn] == ["ok"]
 
 
@@ -276,8 +276,8 @@ async def test_a_4401_close_twice_in_a_row_fails(
     fault_server: StartServer, options: dict[str, Any]
 ) -> None:
     server = await fault_server([[Close(4401)], [Close(4401)]])
-    policy = ReconnectPolicy.default().with_rule(4401, Refresh())
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    policy = ENDS.with_rule(4401, Refresh())
+    async with wsclient.connect(server.url, **(options | {"policy": policy})) as conn:
         with pytest.raises(wsclient.FatalClose) as info:
             await conn.receive()
     assert info.value.code == 4401

@@ -16,8 +16,7 @@ RESTART = Uniform(5.0, 30.0)
 # What DESIGN.md says, written out independently of the table in policy.py.
 EXPECTED_CODES: list[tuple[range, type, object]] = [
     (range(0, 1000), Fail, None),
-    (range(1000, 1001), Stop, None),
-    (range(1001, 1002), Reconnect, STANDARD),
+    (range(1000, 1002), Reconnect, STANDARD),
     (range(1002, 1005), Fail, None),
     (range(1005, 1007), Reconnect, STANDARD),
     (range(1007, 1011), Fail, None),
@@ -165,13 +164,14 @@ def test_with_status_rule() -> None:
     assert isinstance(POLICY.for_status(401), Fail)
 
 
-def test_persistent_reconnects_on_1000_and_1001_but_a_user_close_still_stops() -> None:
-    persistent = ReconnectPolicy.persistent()
-    assert isinstance(persistent.for_code(1000), Reconnect)
-    assert isinstance(persistent.for_code(1001), Reconnect)
+def test_a_servers_1000_reconnects_but_a_user_close_still_stops() -> None:
+    assert isinstance(POLICY.for_code(1000), Reconnect)
+    assert isinstance(POLICY.for_code(1001), Reconnect)
     user = Disconnect(1000, kind=DisconnectKind.USER)
-    assert isinstance(persistent.decide(user), Stop)
+    assert isinstance(POLICY.decide(user), Stop)
     assert isinstance(KINDS[DisconnectKind.USER], Stop)
+    ending = POLICY.with_rule(1000, Stop("the stream is complete"))
+    assert ending.decide(Disconnect(1000)) == Stop("the stream is complete")
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from wsclient import HoldOff, Reconnect, ReconnectPolicy, RetriesExhausted, Unif
 from wsclient.testing import Close, FakeClock, Hold, Send
 from wsclient.testing.plugin import StartServer
 
-from .conftest import Events, Midpoint, drain, unused_port, wsclient_tasks
+from .conftest import ENDS, Events, Midpoint, drain, unused_port, wsclient_tasks
 
 
 async def test_1012_delays_spread_over_5_to_30_seconds(
@@ -39,7 +39,7 @@ async def test_a_flapping_server_sees_growing_delays(
     """Accept, then close with 1011 at once, 8 times: no tight loop."""
     server = await fault_server([[Close(1011)]] * 8 + [[Send("finally"), Close(1000)]])
     async with wsclient.connect(
-        server.url, clock=clock, rng=Midpoint(), on_event=events, heartbeat=None
+        server.url, clock=clock, rng=Midpoint(), on_event=events, heartbeat=None, policy=ENDS
     ) as conn:
         assert [m.data async for m in conn] == ["finally"]
     scheduled = events.of(wsclient.ReconnectScheduled)
@@ -114,7 +114,9 @@ async def test_a_hold_off_ends_at_resume(
         if isinstance(event, wsclient.HoldingOff):
             conn.resume()
 
-    conn = wsclient.connect(server.url, clock=clock, on_event=on_event, heartbeat=None)
+    conn = wsclient.connect(
+        server.url, clock=clock, on_event=on_event, heartbeat=None, policy=ENDS
+    )
     async with conn:
         assert [m.data async for m in conn] == ["back"]
     [holding] = events.of(wsclient.HoldingOff)
@@ -128,7 +130,12 @@ async def test_resume_from_another_task_cuts_a_running_hold_off(
     clock_by_hand = FakeClock(autojump=False)
     server = await fault_server([[Close(1013)], [Send("back"), Close(1000)]])
     async with wsclient.connect(
-        server.url, clock=clock_by_hand, heartbeat=None, open_timeout=None, on_event=events
+        server.url,
+        clock=clock_by_hand,
+        heartbeat=None,
+        open_timeout=None,
+        on_event=events,
+        policy=ENDS,
     ) as conn:
         await events.wait_count(wsclient.HoldingOff, 1)
         for _ in range(100):  # until the wait has begun
@@ -164,7 +171,7 @@ async def test_a_user_rule_changes_the_decision(
         .with_rule(1000, Reconnect(Uniform(1, 1)))
     )
     server = await fault_server([[Close(1000)], [Close(4001)]])
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    async with wsclient.connect(server.url, **(options | {"policy": policy})) as conn:
         with pytest.raises(wsclient.FatalClose) as info:
             await conn.receive()
     assert info.value.code == 4001
@@ -174,21 +181,21 @@ async def test_a_user_rule_changes_the_decision(
 async def test_a_decision_may_carry_a_tenacity_wait(
     fault_server: StartServer, options: dict[str, Any], events: Events
 ) -> None:
-    policy = ReconnectPolicy.default().with_rule(4000, Reconnect(wait_fixed(7)))
+    policy = ENDS.with_rule(4000, Reconnect(wait_fixed(7)))
     server = await fault_server([[Close(4000)], [Close(1000)]])
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    async with wsclient.connect(server.url, **(options | {"policy": policy})) as conn:
         assert [m async for m in conn] == []
     assert [e.delay for e in events.of(wsclient.ReconnectScheduled)] == [7]
 
 
-async def test_persistent_policy_reconnects_after_1000(
+async def test_a_servers_1000_reconnects_by_default(
     fault_server: StartServer, options: dict[str, Any]
 ) -> None:
     server = await fault_server(
         [[Send("1"), Close(1000)], [Send("2"), Close(1000)]], then=[Close(1002)]
     )
-    policy = ReconnectPolicy.persistent()
-    async with wsclient.connect(server.url, policy=policy, **options) as conn:
+    policy = ReconnectPolicy.default()
+    async with wsclient.connect(server.url, **(options | {"policy": policy})) as conn:
         got: list[str] = []
         with pytest.raises(wsclient.FatalClose):
             await drain(conn, got)
@@ -200,7 +207,7 @@ async def test_hold_off_repeats_double(
 ) -> None:
     server = await fault_server([[Close(1013)]] * 4 + [[Close(1000)]])
     async with wsclient.connect(
-        server.url, clock=clock, rng=Midpoint(), on_event=events, heartbeat=None
+        server.url, clock=clock, rng=Midpoint(), on_event=events, heartbeat=None, policy=ENDS
     ) as conn:
         assert [m async for m in conn] == []
     holds = events.of(wsclient.HoldingOff)

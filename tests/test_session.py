@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import aiohttp
@@ -41,11 +42,20 @@ async def test_150_connections_share_one_unlimited_client_session(
 
 async def test_session_defaults_and_per_connection_overrides(options: dict[str, Any]) -> None:
     async with wsclient.Session(buffer_size=3, **options) as session:
-        a = session.connect("ws://127.0.0.1:1/")
+        a = session.connect("ws://127.0.0.1:1/")  # never up: sends wait in the outbox
         b = session.connect("ws://127.0.0.1:1/", buffer_size=1)
-        assert a._options.buffer_size == 3
-        assert b._options.buffer_size == 1
-        assert a._options.clock is options["clock"]
+        a.open()
+        b.open()
+        for n in range(3):
+            await a.send_str(f"a{n}")
+        await b.send_str("b0")
+        with pytest.raises(wsclient.BufferFull):
+            await a.send_str("a3")
+        with pytest.raises(wsclient.BufferFull):
+            await b.send_str("b1")
+        assert (a.unsent, b.unsent) == (["a0", "a1", "a2"], ["b0"])
+        await options["on_event"].wait_count(wsclient.ReconnectScheduled, 4)
+        assert options["clock"].now() > 0  # their waits ran on the session's clock
 
 
 async def test_a_closed_session_refuses_new_connections() -> None:
@@ -88,5 +98,5 @@ async def test_connect_shortcut_closes_its_own_session(
     conn = wsclient.connect(server.url, **options)
     async with conn:
         assert (await conn.receive()).data == "hi"
-        client = conn._session.client()
-    assert client.closed
+    del conn
+    gc.collect()  # an aiohttp session left open would warn here, an error in this suite

@@ -52,7 +52,7 @@ from wsclient.testing import (
 )
 from wsclient.testing.server import Seen
 
-from .conftest import open_fds, wsclient_tasks
+from .conftest import ENDS, open_fds, wsclient_tasks
 
 FAULTS = int(os.environ.get("SOAK_FAULTS", "300"))
 SEED = int(os.environ.get("SOAK_SEED", "6455"))
@@ -177,6 +177,7 @@ class Soak:
             heartbeat=HEARTBEAT,
             pong_timeout=PONG_TIMEOUT,
             buffer_size=4096,
+            policy=ENDS,  # the final connection ends with 1000
         )
         self.fate = bytearray()  # fate[n]: what send_str did with message n
         self.sent_at = array.array("d")  # when message n was sent (virtual time)

@@ -25,7 +25,7 @@ from typing import TextIO
 from tenacity import stop_after_attempt
 
 from .connection import Connection
-from .disconnect import close_code_name
+from .disconnect import close_code_name, is_valid_wire_code
 from .errors import (
     ConnectionFailed,
     FatalClose,
@@ -42,7 +42,7 @@ from .events import (
     ReconnectScheduled,
     Stale,
 )
-from .policy import ReconnectPolicy
+from .policy import ReconnectPolicy, Stop
 from .session import connect
 
 __all__ = ["EXIT_CODES", "describe", "main"]
@@ -100,7 +100,13 @@ def _parse_connect(argv: Sequence[str]) -> argparse.Namespace:
         "--heartbeat", type=float, default=20.0, help="ping after this many quiet seconds (0: off)"
     )
     parser.add_argument(
-        "--persistent", action="store_true", help="reconnect after 1000 too (feeds that never end)"
+        "--stop-on",
+        type=int,
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="end cleanly when the server closes with CODE (repeatable; "
+        "by default every code but a fatal one reconnects, 1000 too)",
     )
     parser.add_argument(
         "--max-attempts", type=int, metavar="N", help="give up after N failed attempts in a row"
@@ -150,6 +156,15 @@ async def _pump_stdin(conn: Connection) -> None:
         transport.close()
 
 
+def _policy(stop_on: Sequence[int]) -> ReconnectPolicy:
+    policy = ReconnectPolicy.default()
+    for code in stop_on:
+        if not is_valid_wire_code(code):
+            raise ValueError(f"--stop-on {code}: not a close code a server may send")
+        policy = policy.with_rule(code, Stop(f"{code}: --stop-on"))
+    return policy
+
+
 def _connection(args: argparse.Namespace) -> Connection:
     """The connection the arguments ask for; ValueError/TypeError if they are bad."""
 
@@ -163,7 +178,7 @@ def _connection(args: argparse.Namespace) -> Connection:
         args.url,
         headers=_headers(args.header) or None,
         heartbeat=args.heartbeat or None,
-        policy=ReconnectPolicy.persistent() if args.persistent else ReconnectPolicy.default(),
+        policy=_policy(args.stop_on),
         stop=stop_after_attempt(args.max_attempts) if args.max_attempts else None,
         on_event=on_event,
     )

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Protocol, runtime_checkable
 
 from .tasks import await_all
 
-__all__ = ["Clock", "DeadlineExceeded", "ScaledClock", "SystemClock", "deadline"]
+__all__ = ["Clock", "DeadlineExceeded", "ScaledClock", "SystemClock", "deadline", "sleeper"]
 
 
 @runtime_checkable
@@ -43,6 +43,12 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+def sleeper(clock: Clock) -> Callable[[float], Awaitable[None]]:
+    """``clock.sleep``; for the system clock ``asyncio.sleep`` itself (one
+    frame less per sleeper)."""
+    return asyncio.sleep if type(clock) is SystemClock else clock.sleep
 
 
 class ScaledClock:

@@ -17,6 +17,7 @@ __all__ = ["Disconnect", "DisconnectKind", "Initiator", "close_code_name", "is_v
 PROTOCOL_ERROR = 1002
 NO_STATUS = 1005
 ABNORMAL = 1006
+SERVICE_RESTART = 1012
 
 
 class DisconnectKind(enum.StrEnum):

@@ -1,27 +1,46 @@
-"""One WebSocket of a Connection, and what belongs to it alone.
+"""One WebSocket of a connection, and everything that dies with it.
 
 A :class:`Link` lives from a successful handshake to the end of its socket.
-Until its gate opens (``on_connect`` has run and the outbox is flushed), the
-messages it receives wait in ``early``, where only ``on_connect`` reads them,
-and only sends made from ``on_connect`` go straight to it.
+It owns the socket's helper tasks (the gate, the heartbeat, the stale
+watchdog, a rotation), answers pings and close frames, counts pongs, writes,
+ends the socket with a closing handshake (:meth:`Link.close`) or drops it at
+once (:meth:`Link.lose`), and finally retires it (:meth:`Link.retire`).
+
+The gate: until it opens, the messages the socket receives wait in
+``early``, where only ``on_connect`` reads them, and only sends made from
+``on_connect`` go straight to the socket (everybody else's wait in the
+outbox). The gate runs ``on_connect``; then, once the link is adopted (at
+once, except for a rotation's successor), it flushes the outbox and opens:
+the link is ``live``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
 
-from aiohttp import ClientWebSocketResponse, WSMessage
+from aiohttp import WSMessage, WSMsgType
 
-from .disconnect import Disconnect
-from .tasks import settle
+from .clock import Clock, DeadlineExceeded, deadline
+from .disconnect import Disconnect, DisconnectKind
+from .errors import ConnectionClosed, InvalidState
+from .inbox import Inbox
+from .options import Options
+from .outbox import Outbox, Outgoing
+from .redact import Redactor
+from .stats import Meter
+from .tasks import await_all, result, settle
+from .transport import Socket, Transport, close_reply, from_message
 
-if TYPE_CHECKING:
-    from .connection import Connection
+__all__ = ["Link", "Parts", "current_hook"]
 
-__all__ = ["Link", "current_hook"]
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
 
 # The link whose on_connect runs in this context: set for the gate task and so
 # for whatever it spawns (such as the inner task of wait_for on Python 3.11).
@@ -30,47 +49,287 @@ current_hook: contextvars.ContextVar[Link | None] = contextvars.ContextVar(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """What the sockets of one connection share."""
+
+    transport: Transport
+    options: Options
+    clock: Clock
+    redactor: Redactor
+    meter: Meter
+    inbox: Inbox
+    outbox: Outbox
+    on_connect: Callable[[], Awaitable[None] | None] | None  # bound to its connection
+
+
 class Link:
-    """One open socket of ``owner``."""
+    """One open socket of a connection."""
 
     __slots__ = (
+        "adopted",
         "closer",
         "early",
         "ending",
+        "hook_done",
         "hook_error",
-        "open",
+        "live",
         "opened_at",
-        "owner",
+        "parts",
         "pong",
         "read_at",
+        "retired",
         "tasks",
         "waiter",
         "ws",
     )
 
-    def __init__(self, owner: Connection, ws: ClientWebSocketResponse, opened_at: float) -> None:
-        self.owner = owner
+    def __init__(self, parts: Parts, ws: Socket, opened_at: float, *, adopted: bool) -> None:
+        self.parts = parts
         self.ws = ws
         self.opened_at = opened_at
         self.read_at = opened_at  # when the socket last read anything
+        self.adopted = adopted  # False for a rotation's successor until adopted
+        self.hook_done = parts.on_connect is None  # on_connect has returned
+        self.hook_error: BaseException | None = None  # on_connect raised this
+        self.live = False  # the gate has opened
         self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
         self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
-        self.open = False  # the gate has opened
         self.ending: Disconnect | None = None  # why wsclient ends this socket
         self.closer: asyncio.Task[None] | None = None  # the closing handshake
-        self.hook_error: BaseException | None = None  # on_connect raised this
         self.pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
-        self.tasks: set[asyncio.Task[Any]] = set()  # helpers: gate, heartbeat
+        self.tasks: set[asyncio.Task[Any]] = set()  # helpers: gate, heartbeat, ...
+        self.retired = False
+        parts.transport.on_read(ws, self._heard)
 
-    def heard(self, now: float) -> None:
-        """Something was read from the socket at ``now``."""
-        self.read_at = now
+    def _heard(self) -> None:
+        self.read_at = self.parts.clock.now()
 
-    def hooked(self) -> bool:
-        """Whether the running code is this link's on_connect, before its gate opens."""
-        return not self.open and current_hook.get() is self
+    # -- the gate ---------------------------------------------------------------------
 
-    def wake(self) -> None:
-        """Wake on_connect if it waits for an early message."""
+    def proceed(self) -> asyncio.Task[None] | None:
+        """Open the gate as far as it goes now: run on_connect (in a task whose
+        context makes it read and write this socket), then, if adopted, flush
+        the outbox and go live. Returns the gate's task, if it needs one."""
+        if not self.hook_done:
+            context = contextvars.copy_context()
+            context.run(current_hook.set, self)
+            return self.spawn(self._gate(), "on_connect", context)
+        if not self.adopted:
+            return None
+        if len(self.parts.outbox):
+            return self.spawn(self._go_live(), "flush")
+        self._let_through()
+        return None
+
+    async def _gate(self) -> None:
+        if await self._run_hook() and self.adopted:
+            await self._go_live()
+
+    async def _run_hook(self) -> bool:
+        """on_connect, bounded by open_timeout; False if it failed (the socket
+        is on its way out then)."""
+        parts = self.parts
+        assert parts.on_connect is not None
+        try:
+            async with deadline(parts.clock, parts.options.open_timeout):
+                await result(parts.on_connect())
+                # Done as it returns: the deadline's exit may still wait (on a
+                # clock of its own), and the socket may end meanwhile.
+                self.hook_done = True
+        except DeadlineExceeded:
+            if not self.hook_done:  # (else it ran out only as on_connect returned)
+                detail = "on_connect did not finish within open_timeout"
+                self.lose(detail, DisconnectKind.TIMEOUT)
+        except ConnectionError:
+            self.lose("the connection dropped while on_connect ran")
+        except Exception as exc:
+            if self.ending is None:  # the socket is fine: on_connect itself failed
+                self.hook_error = exc
+                self.close(Disconnect(1011, "on_connect failed", kind=DisconnectKind.USER))
+        return self.hook_done
+
+    async def _go_live(self) -> None:
+        try:
+            await self.parts.outbox.flush(self.write)
+        except ConnectionError:
+            self.lose("the connection dropped while the outbox was flushed")
+            return
+        # No await between the flush finding the outbox empty and the gate
+        # opening: a send made meanwhile went to the outbox and was flushed;
+        # from here on, sends go straight to the socket, after those.
+        if self.ending is None:
+            self._let_through()
+
+    def _let_through(self) -> None:
+        """Open the gate: the early messages, then all the socket reads, go to
+        the application; sends go straight to the socket."""
+        self.live = True
+        early, self.early = self.early, None
+        if early:
+            self.parts.inbox.extend(early)
+        self._wake_hook()
+
+    async def receive(self) -> WSMessage | None:
+        """on_connect's next message from this socket; ``None`` once the gate
+        has opened (from then on its code reads the inbox like anyone)."""
+        while True:
+            if self.early:
+                return self.early.popleft()
+            if self.live:
+                return None
+            if self.ending is not None or self.retired:
+                raise ConnectionClosed("the connection dropped while on_connect ran")
+            if self.waiter is not None:
+                raise InvalidState("another task is already receiving from this connection")
+            waiter = self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await waiter
+            finally:
+                if self.waiter is waiter:
+                    self.waiter = None
+
+    def _wake_hook(self) -> None:
         waiter, self.waiter = self.waiter, None
         settle(waiter)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def read(self) -> Disconnect:
+        """Read until the socket ends; return why it ended."""
+        receive = self.ws.receive
+        inbox = self.parts.inbox
+        while not self.live:  # on_connect runs: its messages wait in early
+            msg = await receive()
+            if msg.type is _TEXT or msg.type is _BINARY:
+                inbox.count(msg)
+                self._hold(msg)
+            elif (end := await self.control(msg)) is not None:
+                return end
+        return await inbox.read(receive, self.control, self.may_pause)
+
+    def _hold(self, msg: WSMessage) -> None:
+        if self.live:  # the gate opened while the reader waited
+            self.parts.inbox.extend((msg,))
+            return
+        if self.early is None:
+            self.early = deque()
+        self.early.append(msg)
+        self._wake_hook()
+
+    async def control(self, msg: WSMessage) -> Disconnect | None:
+        """Answer a ping, count a pong; anything else ends the socket: answer
+        the server's close frame, and return how it ended."""
+        kind = msg.type
+        if kind is WSMsgType.PING:
+            with contextlib.suppress(ConnectionError):
+                await self.ws.pong(msg.data)  # if closing, the next receive() says how
+            return None
+        parts = self.parts
+        if kind is WSMsgType.PONG:
+            parts.meter.pongs += 1
+            parts.meter.pong_at = self.read_at = parts.clock.now()
+            settle(self.pong)
+            return None
+        if self.ending is not None:
+            return self.ending
+        end = from_message(msg, parts.redactor)
+        if kind is WSMsgType.CLOSE:
+            await self._bounded(self.ws.close(code=close_reply(end)))
+        return end
+
+    def may_pause(self) -> bool:
+        """Whether the reader may wait for the consumer: not when the socket is
+        ending or its transport is gone (then it can only deliver what it holds
+        already, and must read on to find how it ended)."""
+        return self.ending is None and self.ws.get_extra_info("peername") is not None
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def write(self, message: Outgoing) -> None:
+        """Write one message.
+
+        Raises:
+            ConnectionError: the socket is ending, or its transport is closing
+                (the frame was not written, or was still in a buffer that is lost).
+        """
+        if self.ending is not None:  # no data frame after a close frame (RFC 6455 §5.5.1)
+            raise ConnectionResetError("the socket is closing")
+        data, size = message
+        try:
+            if isinstance(data, str):
+                await self.ws.send_str(data)
+            else:
+                await self.ws.send_bytes(data)
+        except ConnectionError:
+            self.parts.inbox.resume_reader()  # a paused reader must find out how it ended
+            raise
+        meter = self.parts.meter
+        meter.messages_out += 1
+        meter.bytes_out += size
+
+    # -- ending ---------------------------------------------------------------------------
+
+    def lose(self, detail: str, kind: DisconnectKind = DisconnectKind.LOST) -> None:
+        """Drop the socket at once (no closing handshake): it counts as 1006."""
+        if self.ending is None:
+            self.ending = Disconnect(1006, kind=kind, detail=detail)
+            self.parts.inbox.resume_reader()
+            self.parts.transport.abort(self.ws)
+
+    def close(self, why: Disconnect) -> None:
+        """End the socket with a closing handshake, in a task of its own (so the
+        caller's cancellation cannot cut it), bounded by close_timeout. Does
+        nothing if the socket is on its way out already."""
+        if self.ending is not None:
+            return
+        self.ending = why
+        self.parts.inbox.resume_reader()
+        handshake = self.ws.close(code=why.code or 1000, message=why.reason.encode())
+        self.closer = asyncio.create_task(self._bounded(handshake), name="wsclient close")
+
+    async def _bounded(self, handshake: Coroutine[Any, Any, bool]) -> None:
+        """A closing handshake, or the answer to the server's, on the clock; a
+        peer that does not answer in close_timeout is dropped."""
+        try:
+            async with deadline(self.parts.clock, self.parts.options.close_timeout):
+                await handshake
+        except (DeadlineExceeded, ConnectionError):
+            self.parts.transport.abort(self.ws)
+
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str, context: contextvars.Context | None = None
+    ) -> asyncio.Task[Any]:
+        """Start a helper that dies with this socket."""
+        task = asyncio.create_task(coro, name=f"wsclient {name}", context=context)
+        self.tasks.add(task)
+        return task
+
+    async def retire(self, *, current: bool) -> None:
+        """After the socket ended: stop and await its helpers, let a closing
+        handshake finish (it is bounded by close_timeout), release the socket.
+
+        Args:
+            current: This was the connection's socket (not a rotation's
+                successor that was never adopted).
+        """
+        for task in self.tasks:
+            task.cancel()
+        try:
+            await await_all({*self.tasks, *([self.closer] if self.closer else [])})
+        finally:
+            self.tasks.clear()
+            self.retired = True
+            self.parts.transport.abort(self.ws)
+            early, self.early = self.early, None
+            self._wake_hook()
+            # Which early messages reach the application. A successor never
+            # adopted only repeats the old socket's stream: none. Until
+            # on_connect has returned, what waits here is what it read or
+            # would have read (the reply to its subscription, a READY that
+            # came with the close frame): never the application's data, and
+            # the next socket's on_connect asks again. After it returned (the
+            # socket died while the outbox flushed), they are the server's
+            # data: the application gets them, before the next socket's.
+            if early and current and self.hook_done:
+                self.parts.inbox.extend(early)

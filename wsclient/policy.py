@@ -16,7 +16,7 @@ from typing import ClassVar
 from tenacity.wait import wait_base
 
 from .backoff import HOLD_OFF, IMMEDIATE, STANDARD, Uniform, WaitStrategy
-from .disconnect import Disconnect, DisconnectKind
+from .disconnect import SERVICE_RESTART, Disconnect, DisconnectKind
 
 __all__ = [
     "Decision",
@@ -37,13 +37,34 @@ def _told(decision: str, reason: str) -> str:
     return f"{decision}: {reason}" if reason else decision
 
 
+def _check(decision: str, wait: object, reason: object) -> None:
+    """A decision is checked when it is built, not at the first close it meets."""
+    if not isinstance(reason, str):
+        raise TypeError(f"{decision}(reason=...) must be a str, got {type(reason).__name__}")
+    if isinstance(wait, wait_base) or callable(getattr(wait, "delay", None)):
+        return
+    hint = f" (a reason goes by name: {decision}(reason=...))" if isinstance(wait, str) else ""
+    raise TypeError(
+        f"{decision}(wait=...) must be a wait strategy (Exponential, Uniform, Doubling) "
+        f"or a tenacity wait, got {type(wait).__name__}{hint}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Reconnect:
     """Open a new connection after the delay ``wait`` gives (a wsclient
-    strategy, or any tenacity wait such as ``wait_fixed(2)``)."""
+    strategy, or any tenacity wait such as ``wait_fixed(2)``).
+
+    Raises:
+        TypeError: ``wait`` is neither (``Reconnect("busy")`` is a mistake
+            for ``Reconnect(reason="busy")``), or ``reason`` is not a str.
+    """
 
     wait: WaitStrategy | wait_base = STANDARD
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        _check("Reconnect", self.wait, self.reason)
 
     def __str__(self) -> str:
         return _told("reconnect", self.reason)
@@ -58,16 +79,26 @@ class Refresh:
     reason: str = ""
     wait: ClassVar[WaitStrategy] = IMMEDIATE
 
+    def __post_init__(self) -> None:
+        _check("Refresh", self.wait, self.reason)
+
     def __str__(self) -> str:
         return _told("refresh credentials", self.reason)
 
 
 @dataclass(frozen=True, slots=True)
 class HoldOff:
-    """Stay away for a long while (``resume()`` ends it early), then reconnect."""
+    """Stay away for a long while (``resume()`` ends it early), then reconnect.
+
+    Raises:
+        TypeError: as :class:`Reconnect` does.
+    """
 
     wait: WaitStrategy | wait_base = HOLD_OFF
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        _check("HoldOff", self.wait, self.reason)
 
     def __str__(self) -> str:
         return _told("hold off", self.reason)
@@ -79,6 +110,9 @@ class Fail:
 
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        _check("Fail", IMMEDIATE, self.reason)
+
     def __str__(self) -> str:
         return _told("fail", self.reason)
 
@@ -88,6 +122,9 @@ class Stop:
     """Never reconnect: iteration ends cleanly."""
 
     reason: str = ""
+
+    def __post_init__(self) -> None:
+        _check("Stop", IMMEDIATE, self.reason)
 
     def __str__(self) -> str:
         return _told("stop", self.reason)
@@ -114,7 +151,15 @@ _NEVER_SENT = "must never be on the wire (RFC 6455 §7.4.2): a protocol error"
 
 CLOSE_CODES: tuple[Rule, ...] = (
     _rule(0, 999, Fail(f"codes below 1000 {_NEVER_SENT}")),
-    _rule(1000, 1000, Stop(f"1000 normal closure: the purpose is fulfilled {_RFC}")),
+    _rule(
+        1000,
+        1000,
+        Reconnect(
+            STANDARD,
+            "1000 normal closure: what servers send on restarts and keepalive timeouts "
+            f"too; a stream that ends on purpose maps it to Stop() {_RFC}",
+        ),
+    ),
     _rule(1001, 1001, Reconnect(STANDARD, f"1001 going away: server shutdown {_RFC}")),
     _rule(1002, 1002, Fail(f"1002 protocol error: a retry would fail again {_RFC}")),
     _rule(1003, 1003, Fail(f"1003 unsupported data: it would be refused again {_RFC}")),
@@ -127,9 +172,12 @@ CLOSE_CODES: tuple[Rule, ...] = (
     _rule(1010, 1010, Fail(f"1010 a required extension was not negotiated {_RFC}")),
     _rule(1011, 1011, Reconnect(STANDARD, f"1011 internal server error {_RFC}")),
     _rule(
-        1012,
-        1012,
-        Reconnect(Uniform(5.0, 30.0), "1012 service restart: back in 5-30 s (IANA)"),
+        SERVICE_RESTART,
+        SERVICE_RESTART,
+        Reconnect(
+            Uniform(5.0, 30.0),
+            "1012 service restart: another endpoint at once, this one in 5-30 s (IANA)",
+        ),
     ),
     _rule(1013, 1013, HoldOff(HOLD_OFF, "1013 try again later: overloaded (IANA)")),
     _rule(1014, 1014, Reconnect(STANDARD, "1014 bad gateway upstream (IANA)")),
@@ -207,7 +255,7 @@ def _check_decision(decision: object) -> None:
 class ReconnectPolicy:
     """Turns every way a connection ends into a decision.
 
-    Build one with :meth:`default` or :meth:`persistent`, then adjust with
+    Build one with :meth:`default`, then adjust with
     :meth:`with_rule` (close codes) and :meth:`with_status_rule` (HTTP statuses
     of a rejected handshake). A close the application asked for always stops.
 
@@ -237,15 +285,9 @@ class ReconnectPolicy:
 
     @classmethod
     def default(cls, *, max_retry_after: float = 600.0) -> ReconnectPolicy:
-        """The table in DESIGN.md: 1000 stops, 1002 fails, 1012 restarts, ..."""
+        """The default table (README, "The default decisions"): 1000 and 1001
+        reconnect, 1002 fails, 1012 restarts, 1013 holds off, ..."""
         return cls(max_retry_after=max_retry_after)
-
-    @classmethod
-    def persistent(cls, *, max_retry_after: float = 600.0) -> ReconnectPolicy:
-        """For feeds that must never end: 1000 and 1001 reconnect too."""
-        reason = "persistent: a feed that must never end reconnects after {}"
-        policy = cls(max_retry_after=max_retry_after)
-        return policy.with_rule(1000, Reconnect(STANDARD, reason.format("1000")))
 
     def with_rule(self, codes: int | range, decision: Decision) -> ReconnectPolicy:
         """A new policy deciding ``decision`` for the close code(s) ``codes``."""

@@ -3,14 +3,17 @@
 A :class:`Session` holds the defaults its connections share and the one
 ``aiohttp.ClientSession`` they open their sockets with. Its connector has no
 connection limit: aiohttp's default ``limit=100`` would make the 101st
-WebSocket of a session wait for a free slot and time out.
+WebSocket of a session wait for a free slot and time out. Connections to the
+same static endpoints share one endpoint list and redactor.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Sequence
+import logging
+import weakref
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Unpack
 
 import aiohttp
@@ -18,11 +21,22 @@ from yarl import URL
 
 from .budget import ReconnectBudget
 from .connection import Connection
+from .endpoints import Targets
 from .errors import InvalidState
-from .options import ConnectOptions, Options, UrlSource, check_credentials, endpoints
-from .transport import refuse_redirects
+from .options import (
+    ConnectOptions,
+    Endpoint,
+    HeadersSource,
+    Options,
+    UrlSource,
+    check_credentials,
+    endpoints,
+)
+from .transport import AiohttpTransport, Transport, refuse_redirects
 
 __all__ = ["Session", "connect"]
+
+logger = logging.getLogger("wsclient")
 
 _DEFAULT_BUDGET: Any = object()  # "the default budget", told apart from None
 
@@ -39,6 +53,8 @@ class Session:
         budget: The reconnect budget all its connections share (storm
             protection); ``None`` for none. The default allows 6,000
             reconnects a minute, 100 in any second.
+        transport: How sockets are opened, instead of ``client``: a test
+            hands a scripted fake here (see ``wsclient.transport.Transport``).
         **defaults: Options every connection of this session starts from.
     """
 
@@ -47,6 +63,7 @@ class Session:
         client: aiohttp.ClientSession | None = None,
         *,
         budget: ReconnectBudget | None = _DEFAULT_BUDGET,
+        transport: Transport | None = None,
         **defaults: Unpack[ConnectOptions],
     ) -> None:
         self._defaults = Options(**defaults)
@@ -54,10 +71,17 @@ class Session:
             budget = ReconnectBudget()
         elif budget is not None and not isinstance(budget, ReconnectBudget):
             raise TypeError(f"budget must be a ReconnectBudget, got {type(budget).__name__}")
+        if client is not None and transport is not None:
+            raise TypeError("give a client or a transport, not both")
         self.budget = budget
         self._client = client
         self._owns_client = client is None
+        self._transport = transport or AiohttpTransport(self.client)
         self._connections: set[Connection] = set()
+        # Endpoint lists without callables, shared while a connection uses them.
+        self._shared: weakref.WeakValueDictionary[Hashable, Targets]
+        self._shared = weakref.WeakValueDictionary()
+        self._warned = False  # that TLS verification is off
         self._closed = False
         self._ephemeral = False  # made by wsclient.connect(): ends with its connection
 
@@ -79,15 +103,31 @@ class Session:
         """
         if self._closed:
             raise InvalidState("this session is closed")
-        targets = endpoints(url)
+        sources = endpoints(url)
         settings = dataclasses.replace(self._defaults, **options) if options else self._defaults
         if not callable(settings.headers):
-            for target in targets:
-                if isinstance(target, URL):
-                    check_credentials(target, settings.headers)
-        connection = Connection(self, targets, settings)
+            for source in sources:
+                if isinstance(source, URL):
+                    check_credentials(source, settings.headers)
+        targets = self._targets(sources, settings.headers)
+        if settings.ssl is False and not self._warned:
+            self._warned = True  # once per session, not per connection
+            logger.warning("TLS certificate verification is off for %s", targets.shown[0])
+        connection = Connection(
+            targets, settings, transport=self._transport, budget=self.budget, release=self._release
+        )
         self._connections.add(connection)
         return connection
+
+    def _targets(self, sources: list[Endpoint], headers: HeadersSource | None) -> Targets:
+        if not Targets.is_static(sources, headers):
+            return Targets(sources, headers)  # fresh URLs or headers per attempt: its own
+        assert headers is None or isinstance(headers, Mapping)
+        key = (tuple(sources), None if headers is None else tuple(headers.items()))
+        targets = self._shared.get(key)
+        if targets is None:
+            targets = self._shared[key] = Targets(sources, headers)
+        return targets
 
     def client(self) -> aiohttp.ClientSession:
         """The ``aiohttp.ClientSession`` for the next handshake."""

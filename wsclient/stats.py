@@ -1,4 +1,5 @@
-"""A snapshot of a connection's counters (``conn.stats``)."""
+"""A connection's counters: :class:`Meter` counts as things happen, and
+:class:`Stats` is the snapshot ``conn.stats`` gives of it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,36 @@ from dataclasses import dataclass
 
 from .state import State
 
-__all__ = ["Stats"]
+__all__ = ["Meter", "Stats"]
+
+
+class Meter:
+    """What a connection has done so far, counted by the part that does it:
+    the reader counts what comes in, a socket what goes out and the pongs,
+    the stale watchdog when data last flowed, the supervisor the connects."""
+
+    __slots__ = (
+        "bytes_in",
+        "bytes_out",
+        "connects",
+        "data_at",
+        "last_code",
+        "messages_in",
+        "messages_out",
+        "pong_at",
+        "pongs",
+    )
+
+    def __init__(self) -> None:
+        self.messages_in = 0
+        self.bytes_in = 0
+        self.messages_out = 0
+        self.bytes_out = 0
+        self.pongs = 0
+        self.pong_at: float | None = None
+        self.data_at: float | None = None  # the stale watchdog saw data flow
+        self.connects = 0
+        self.last_code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,17 @@
 """Owning tasks and waking waiters: every task wsclient starts is awaited
-before its owner ends; a future someone may wait on is settled at most once."""
+before its owner ends; a future someone may wait on is settled at most once;
+a callback of the application's may be sync or async."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from typing import Any
+import inspect
+from collections.abc import Awaitable, Iterable
+from typing import Any, TypeVar
 
-__all__ = ["await_all", "settle"]
+__all__ = ["await_all", "result", "settle"]
+
+T = TypeVar("T")
 
 
 async def await_all(tasks: Iterable[asyncio.Task[Any]]) -> None:
@@ -30,3 +34,10 @@ def settle(future: asyncio.Future[None] | None) -> None:
     """Wake whoever waits on ``future``, if anyone still does."""
     if future is not None and not future.done():
         future.set_result(None)
+
+
+async def result(value: T | Awaitable[T]) -> T:
+    """``value``, awaited if the callable that gave it was async."""
+    if inspect.isawaitable(value):
+        return await value
+    return value

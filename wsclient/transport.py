@@ -2,6 +2,10 @@
 aiohttp reports (CLOSE / CLOSED / ERROR messages, exceptions) into exactly one
 :class:`~wsclient.disconnect.Disconnect`.
 
+It is also the seam below a connection: a :class:`Transport` opens a
+:class:`Socket`; :class:`AiohttpTransport` is the real one, and a test may
+hand a session a scripted fake instead (``Session(transport=...)``).
+
 Known pitfalls handled here, each with a loopback test:
 
 - a close frame without a code arrives as ``msg.data == 0``: it is 1005;
@@ -12,7 +16,10 @@ Known pitfalls handled here, each with a loopback test:
 - a corrupt compressed stream raises ``zlib.error``, which aiohttp reports
   as 1006: it is a protocol error, never a lost transport to retry forever;
 - a TCP EOF without a close frame makes aiohttp report close code 1000:
-  it is a lost transport, 1006.
+  it is a lost transport, 1006;
+- aiohttp's autoclose answers every close frame with 1000, even one whose
+  code is illegal on the wire: wsclient answers close frames itself
+  (:func:`close_reply`), with 1002 for such a code (RFC 6455 §7.4.1).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
@@ -33,7 +41,11 @@ from .options import Options
 from .redact import Redactor, redact_url
 
 __all__ = [
+    "AiohttpTransport",
     "RedirectRefused",
+    "Socket",
+    "Transport",
+    "close_reply",
     "discard",
     "from_exception",
     "from_message",
@@ -62,6 +74,87 @@ _SAFE_HEADERS = (
 )
 
 
+class Socket(Protocol):
+    """One open WebSocket, as a connection uses it (aiohttp's
+    ``ClientWebSocketResponse`` is one)."""
+
+    async def receive(self) -> WSMessage:
+        """The next message: data, a control frame, or how the socket ended."""
+        ...
+
+    async def send_str(self, data: str) -> None:
+        """Write a TEXT frame; ``ConnectionError`` if the socket is closing."""
+        ...
+
+    async def send_bytes(self, data: bytes) -> None:
+        """Write a BINARY frame; ``ConnectionError`` if the socket is closing."""
+        ...
+
+    async def ping(self, message: bytes = b"") -> None:
+        """Write a PING frame."""
+        ...
+
+    async def pong(self, message: bytes = b"") -> None:
+        """Write a PONG frame."""
+        ...
+
+    async def close(self, *, code: int = 1000, message: bytes = b"") -> bool:
+        """The closing handshake: write a close frame, then wait for the peer's
+        (unless it came already)."""
+        ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """Transport details; ``peername`` is ``None`` once the transport is gone."""
+        ...
+
+
+class Transport(Protocol):
+    """How a connection opens sockets and reaches behind them."""
+
+    async def open(self, url: URL, headers: Mapping[str, str] | None, options: Options) -> Socket:
+        """The opening handshake. Raises what it raises; :func:`from_exception`
+        must know it (an ``OSError`` is a reset, an ``aiohttp.ClientError`` too)."""
+        ...
+
+    def abort(self, ws: Socket) -> None:
+        """Drop the socket at once, without a closing handshake; a reader
+        blocked in ``receive()`` then gets CLOSED."""
+        ...
+
+    def on_read(self, ws: Socket, heard: Callable[[], None]) -> None:
+        """Call ``heard()`` whenever the socket reads bytes, even part of a frame."""
+        ...
+
+
+class AiohttpTransport:
+    """Sockets opened by an ``aiohttp.ClientSession``.
+
+    Args:
+        client: Gives the client session for the next handshake (a session's
+            own is recreated if it was closed underneath).
+    """
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: Callable[[], aiohttp.ClientSession]) -> None:
+        self._client = client
+
+    async def open(self, url: URL, headers: Mapping[str, str] | None, options: Options) -> Socket:
+        """The opening handshake with the connection's options."""
+        ws: Socket = await open_websocket(self._client(), url, options, headers)
+        return ws
+
+    def abort(self, ws: Socket) -> None:
+        """See :func:`discard`."""
+        assert isinstance(ws, ClientWebSocketResponse)
+        discard(ws)
+
+    def on_read(self, ws: Socket, heard: Callable[[], None]) -> None:
+        """See :func:`on_read`."""
+        assert isinstance(ws, ClientWebSocketResponse)
+        on_read(ws, heard)
+
+
 async def open_websocket(
     client: aiohttp.ClientSession,
     url: URL,
@@ -72,7 +165,8 @@ async def open_websocket(
 
     aiohttp's own heartbeat is off: wsclient pings on the injected clock and
     needs to see pongs, so ``autoping`` is off too and pings are answered by
-    the reader.
+    the reader. ``autoclose`` is off: the reader answers a close frame
+    itself (:func:`close_reply`).
     """
     return await client.ws_connect(
         url,
@@ -82,7 +176,7 @@ async def open_websocket(
         ssl=options.ssl,
         heartbeat=None,
         autoping=False,
-        autoclose=True,
+        autoclose=False,
         max_msg_size=options.max_msg_size,
         compress=options.compress,
         timeout=aiohttp.ClientWSTimeout(ws_close=options.close_timeout),
@@ -140,6 +234,13 @@ def from_message(msg: WSMessage, redactor: Redactor) -> Disconnect:
             PROTOCOL_ERROR, detail=f"{type(exc).__name__}: {exc}", kind=_Kind.PROTOCOL
         )
     return Disconnect(ABNORMAL, detail="connection lost without a close frame", kind=_Kind.LOST)
+
+
+def close_reply(end: Disconnect) -> int:
+    """The code to answer a server's close frame with: 1002 when the code it
+    carried must never be on the wire (RFC 6455 §7.4.1: "close the connection
+    with a protocol error"), else 1000."""
+    return PROTOCOL_ERROR if end.received_code is not None else 1000
 
 
 def safe_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

@@ -1,0 +1,84 @@
+"""Sends made while no socket can take them.
+
+Bounded (``buffer_size``), kept in order, never dropped silently: a full
+outbox refuses the send with ``BufferFull``, and a write that fails while
+flushing puts the message back at the head for the next socket.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from .errors import BufferFull
+
+__all__ = ["Outbox", "Outgoing", "utf8_size"]
+
+Outgoing = tuple[str | bytes, int]
+"""One message to send: its payload (str: TEXT, bytes: BINARY) and size in bytes."""
+
+
+def utf8_size(data: str) -> int:
+    """The bytes ``data`` takes as UTF-8 (``isascii`` is O(1) in CPython).
+
+    Raises:
+        ValueError: the text cannot be encoded (a lone surrogate such as
+            ``"\\udcff"``): it could never be sent.
+    """
+    if data.isascii():
+        return len(data)
+    try:
+        return len(data.encode())
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"the text cannot be sent: {exc.reason} at position {exc.start} "
+            "(a WebSocket TEXT message must be valid UTF-8)"
+        ) from None
+
+
+class Outbox:
+    """The bounded buffer of sends made while down."""
+
+    __slots__ = ("_queue", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit  # buffer_size
+        self._queue: deque[Outgoing] | None = None  # made when first needed
+
+    def __len__(self) -> int:
+        return len(self._queue or ())
+
+    def put(self, message: Outgoing) -> None:
+        """Keep ``message`` for the next socket.
+
+        Raises:
+            BufferFull: ``limit`` messages wait already; this one was not taken.
+        """
+        if self._queue is None:
+            self._queue = deque()
+        if len(self._queue) >= self.limit:
+            raise BufferFull(
+                f"the outbox holds {len(self._queue)} messages (buffer_size); "
+                "this one was not sent"
+            )
+        self._queue.append(message)
+
+    def unsent(self) -> list[str | bytes]:
+        """The payloads still waiting, oldest first."""
+        return [data for data, _ in self._queue or ()]
+
+    async def flush(self, write: Callable[[Outgoing], Awaitable[None]]) -> None:
+        """Write every message in order, those put meanwhile too: it returns
+        only when it found the outbox empty, with no wait after that look.
+
+        Raises:
+            ConnectionError: a write failed; that message is back at the head.
+        """
+        queue = self._queue
+        while queue:  # None or empty: nothing to flush
+            message = queue.popleft()
+            try:
+                await write(message)
+            except ConnectionError:
+                queue.appendleft(message)  # not delivered: keep it for the next socket
+                raise
