@@ -111,7 +111,7 @@ class Connection:
     @property
     def state(self) -> State:
         """Where the connection is in its life."""
-        return self._core.state
+        return self._core.life.state
 
     @property
     def url(self) -> str:
@@ -125,7 +125,7 @@ class Connection:
         link = core.link
         now = self._parts.clock.now()
         return Stats(
-            state=core.state,
+            state=core.life.state,
             url=core.url,
             connects=meter.connects,
             reconnects=max(meter.connects - 1, 0),
@@ -161,7 +161,7 @@ class Connection:
 
     def open(self) -> None:
         """Start connecting in the background (``async with`` does this)."""
-        if self._core.task is not None or self._core.state is not State.IDLE:
+        if self._core.task is not None or self._core.life.state is not State.IDLE:
             raise InvalidState(f"{self!r} was opened already")
         self._core.start()
 
@@ -338,6 +338,6 @@ class Connection:
                 # for the next socket.
             else:
                 return
-        if core.closing is not None or core.state in TERMINAL:
+        if core.closing is not None or core.life.state in TERMINAL:
             raise InvalidState(f"{self!r} has ended; the message was not sent") from core.error
         self._parts.outbox.put(message)

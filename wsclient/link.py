@@ -20,11 +20,12 @@ import asyncio
 import contextlib
 import contextvars
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMessage, WSMsgType
+from yarl import URL
 
 from .clock import Clock, DeadlineExceeded, deadline
 from .disconnect import Disconnect, DisconnectKind
@@ -35,9 +36,9 @@ from .outbox import Outbox, Outgoing
 from .redact import Redactor
 from .stats import Meter
 from .tasks import await_all, result, settle
-from .transport import Socket, Transport, close_reply, from_message
+from .transport import Socket, Transport, close_reply, from_exception, from_message
 
-__all__ = ["Link", "Parts", "current_hook"]
+__all__ = ["Link", "Parts", "current_hook", "dial"]
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -61,6 +62,25 @@ class Parts:
     inbox: Inbox
     outbox: Outbox
     on_connect: Callable[[], Awaitable[None] | None] | None  # bound to its connection
+
+
+async def dial(
+    parts: Parts, url: URL, headers: Mapping[str, str] | None, *, adopted: bool
+) -> Link | Disconnect:
+    """The opening handshake, bounded by open_timeout: a new link, or why
+    there is none (an exception that is not about the network propagates)."""
+    ws = None
+    try:
+        async with deadline(parts.clock, parts.options.open_timeout):
+            ws = await parts.transport.open(url, headers, parts.options)
+    except BaseException as exc:
+        if ws is not None:  # the handshake succeeded just before the end
+            parts.transport.abort(ws)
+        failure = from_exception(exc, parts.redactor)
+        if failure is None:
+            raise
+        return failure
+    return Link(parts, ws, parts.clock.now(), adopted=adopted)
 
 
 class Link:

@@ -12,6 +12,7 @@ starts, so the attempt count and every curve start over.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from random import Random
 from typing import Any
@@ -26,7 +27,7 @@ from .clock import Clock
 from .disconnect import Disconnect
 from .policy import HoldOff, Reconnect, Refresh
 
-__all__ = ["Fatal", "Retry", "Streak", "retry_of", "strategy_of"]
+__all__ = ["Fatal", "Nap", "Retry", "Streak", "retry_of", "strategy_of"]
 
 
 class Retry(Exception):
@@ -131,3 +132,40 @@ class Streak:
         if self._budget is None:
             return wanted
         return self._budget.reserve(self._clock.now(), wanted)
+
+
+class Nap:
+    """tenacity's sleep for one connection: the wait before the next attempt,
+    on the clock, cut short by ``resume()`` (a hold-off), ``reconnect()`` or
+    ``close()``."""
+
+    __slots__ = ("_clock", "_task", "holding", "skip")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None  # the wait under way
+        self.holding = False  # the coming wait is a hold-off
+        self.skip = False  # the coming wait, or the one under way, is cut short
+
+    async def __call__(self, delay: float) -> None:
+        if self.skip or delay <= 0:
+            return
+        nap = self._task = asyncio.create_task(self._clock.sleep(delay), name="wsclient wait")
+        try:
+            await nap
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if not nap.cancelled() or task is None or task.cancelling():
+                raise  # we are being cancelled, not woken
+        finally:
+            self._task = None
+
+    def cut(self) -> None:
+        """End the wait under way, or skip the coming one."""
+        self.skip = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def reset(self) -> None:
+        """An attempt starts: the next wait is a wait again."""
+        self.skip = self.holding = False

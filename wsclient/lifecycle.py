@@ -1,0 +1,102 @@
+"""A connection's state, and the telling of its life.
+
+Every state change is checked against the transition table (an illegal one
+raises ``InvalidState`` and changes nothing); every event goes to
+``on_event`` (whose errors are logged, never raised into the connection);
+the log gets one line per step of the connection's life.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from .disconnect import Disconnect
+from .events import (
+    Connected,
+    ConnectFailed,
+    Disconnected,
+    Event,
+    HoldingOff,
+    ReconnectScheduled,
+)
+from .options import OnEvent
+from .plan import state_after
+from .policy import Decision
+from .retry import Retry
+from .state import State, check_transition
+from .tasks import result
+
+__all__ = ["Lifecycle"]
+
+logger = logging.getLogger("wsclient")
+
+
+class Lifecycle:
+    """The state of one connection and what it tells about itself.
+
+    Args:
+        on_event: The application's callback, if any.
+        url: Gives the current endpoint, redacted (it changes on failover).
+    """
+
+    __slots__ = ("_on_event", "_url", "_warned", "state")
+
+    def __init__(self, on_event: OnEvent | None, url: Callable[[], str]) -> None:
+        self._on_event = on_event
+        self._url = url
+        self._warned = False  # about a malformed Retry-After
+        self.state = State.IDLE
+
+    def set_state(self, new: State) -> None:
+        """Enter ``new``; ``InvalidState`` if the transition table forbids it."""
+        old = self.state
+        if new is not old:
+            check_transition(old, new)
+            self.state = new
+            logger.debug("%s: %s -> %s", self._url(), old, new)
+
+    async def emit(self, event: Event) -> None:
+        """Tell ``on_event``; what it raises is logged, never raised here."""
+        if self._on_event is None:
+            return
+        try:
+            await result(self._on_event(event))
+        except Exception:
+            logger.exception(
+                "on_event raised on %s; the connection carries on", type(event).__name__
+            )
+
+    async def connected(self, attempt: int) -> None:
+        """A socket is open."""
+        self.set_state(State.CONNECTED)
+        url = self._url()
+        logger.info("connected to %s (attempt %d)", url, attempt)
+        await self.emit(Connected(url, attempt))
+
+    async def ended(
+        self, disconnect: Disconnect, decision: Decision, attempt: int, *, connected: bool
+    ) -> None:
+        """A socket ended (``connected``), or an attempt failed, and this is
+        what was decided."""
+        self.set_state(state_after(decision))
+        url = self._url()
+        if logger.isEnabledFor(logging.INFO):
+            logger.info("%s: %s -> %s", url, disconnect.describe(), decision)
+        value = disconnect.headers.get("Retry-After")
+        if value is not None and disconnect.retry_after is None and not self._warned:
+            self._warned = True
+            logger.warning("%s: ignoring a malformed Retry-After: %r", url, value)
+        if connected:
+            code, reason, by = disconnect.code, disconnect.reason, disconnect.initiated_by
+            await self.emit(Disconnected(code, reason, by, disconnect))
+        else:
+            await self.emit(ConnectFailed(url, attempt, disconnect))
+
+    async def scheduled(self, attempt: int, delay: float, retry: Retry, *, holding: bool) -> None:
+        """The next attempt comes after ``delay`` seconds."""
+        decision, url = retry.decision, self._url()
+        logger.info("%s: next attempt in %.3f s (%s)", url, delay, decision)
+        await self.emit(ReconnectScheduled(attempt, delay, decision, retry.disconnect, url))
+        if holding:
+            await self.emit(HoldingOff(delay, decision.reason, attempt))
