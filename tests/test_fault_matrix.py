@@ -238,6 +238,9 @@ async def test_a_server_killed_and_restarted_on_the_same_port(
             await events.wait_count(wsclient.ConnectFailed, 1)  # refused while it is down
         async with server_process(port, "second"):
             got.append((await conn.receive()).data)
+            # Close while the server is up: killed first, it would be lost
+            # again, and the reconnects made until close() would be counted.
+            await conn.close()
     finally:
         await conn.close()
     assert got == ["first", "second"]
@@ -250,6 +253,7 @@ async def test_a_server_killed_and_restarted_on_the_same_port(
         assert isinstance(scheduled.decision, Reconnect)
         assert 0 <= scheduled.delay <= standard_bound(scheduled.attempt)
     assert [e.attempt for e in events.of(wsclient.Connected)] == [1, len(failed) + 2]
+    assert events.names()[-2:] == ["Connected", "Disconnected"]  # nothing failed after it
     assert wsclient_tasks() == []
 
 
