@@ -171,7 +171,9 @@ async def test_a_reply_that_comes_with_a_close_frame_is_never_yielded(
 # -- no send is stranded in the outbox ------------------------------------------------
 
 
-async def _send_each_turn(conn: wsclient.Connection, sent: list[str], until: asyncio.Event) -> None:
+async def _send_each_turn(
+    conn: wsclient.Connection, sent: list[str], until: asyncio.Event
+) -> None:
     """One message per turn of the event loop, until told to stop."""
     while not until.is_set():
         message = str(len(sent))
@@ -180,13 +182,20 @@ async def _send_each_turn(conn: wsclient.Connection, sent: list[str], until: asy
         await asyncio.sleep(0)
 
 
-async def _until_received(server: Any, count: int) -> list[str | bytes]:
+async def _until(done: Callable[[], bool]) -> None:
+    """Poll each turn of the loop (what is awaited happens in another process
+    or on a clock the test moves), for at most 5 s."""
     async with asyncio.timeout(5):
-        while True:
-            got = [m for received in server.received for m in received]
-            if len(got) >= count:
-                return got
+        while not done():  # noqa: ASYNC110 - nothing to wait on but the loop
             await asyncio.sleep(0.001)
+
+
+async def _until_received(server: Any, count: int) -> list[str | bytes]:
+    def received() -> list[str | bytes]:
+        return [m for messages in server.received for m in messages]
+
+    await _until(lambda: len(received()) >= count)
+    return received()
 
 
 async def test_sends_around_a_rotation_are_never_stranded_nor_overtaken(
@@ -201,9 +210,7 @@ async def test_sends_around_a_rotation_are_never_stranded_nor_overtaken(
         await events.wait_count(Connected, 1)
         sender = asyncio.create_task(_send_each_turn(conn, sent, stop))
         for rotation in range(1, 4):
-            async with asyncio.timeout(5):
-                while not clock.pending:  # the rotation's timer
-                    await asyncio.sleep(0)
+            await _until(lambda: bool(clock.pending))  # the rotation's timer
             clock.advance(clock.pending[0] - clock.now())
             await events.wait_count(Connected, rotation + 1)
         stop.set()
