@@ -72,13 +72,15 @@ class Outbox:
         only when it found the outbox empty, with no wait after that look.
 
         Raises:
-            ConnectionError: a write failed; that message is back at the head.
+            ConnectionError: a write failed; that message is back at the head
+                (so is one whose write was cancelled: its socket is going,
+                and what it had buffered goes with it).
         """
         queue = self._queue
         while queue:  # None or empty: nothing to flush
             message = queue.popleft()
             try:
                 await write(message)
-            except ConnectionError:
+            except BaseException:
                 queue.appendleft(message)  # not delivered: keep it for the next socket
                 raise

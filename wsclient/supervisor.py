@@ -297,7 +297,7 @@ class Supervisor:
         await self.life.ended(disconnect, decision, streak.attempt, connected=link is not None)
         if isinstance(decision, Fail):
             raise Fatal(disconnect, self.error or disconnect.to_error(), streak.attempt)
-        if isinstance(decision, Stop):
+        if isinstance(decision, Stop) or self.closing is not None:  # (on_event may close)
             return None
         self.round, decision, now = plan.fail_over(
             self.round, len(self.targets), decision, disconnect, connected=link is not None

@@ -1,0 +1,379 @@
+"""Tier 2: the real connection over scripted fake sockets (tests/fakes.py) on
+the fake clock. The races and cancellation corners that loopback reaches only
+by luck are set up exactly here: close() in every phase, a rotation whose
+successor fails or dies before adoption, a reply that comes with a close
+frame, writes that fail under on_connect or a flush."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import WSMessage, WSMsgType
+
+import wsclient
+from wsclient import Connected, Disconnected, DisconnectKind, HoldingOff, ReconnectScheduled
+from wsclient.testing import FakeClock
+
+from .conftest import Events, wsclient_tasks
+from .fakes import FakeSocket, FakeTransport
+
+URL = "ws://feed.test/"  # never resolved: the fake transport opens every socket
+
+
+@pytest.fixture
+def transport() -> FakeTransport:
+    return FakeTransport()
+
+
+@contextlib.asynccontextmanager
+async def fake_connection(
+    transport: FakeTransport, options: dict[str, Any], **extra: Any
+) -> AsyncIterator[wsclient.Connection]:
+    settings = options | {"heartbeat": None} | extra
+    async with (
+        wsclient.Session(transport=transport, **settings) as session,
+        session.connect(URL) as conn,
+    ):
+        yield conn
+
+
+async def until(clock: FakeClock, done: Callable[[], bool]) -> None:
+    """Wait in virtual steps (so timers fire meanwhile) until ``done()``."""
+    for _ in range(10_000):
+        if done():
+            return
+        await clock.sleep(0.25)
+    raise AssertionError("never happened")
+
+
+def close_frame(code: int) -> WSMessage:
+    return WSMessage(WSMsgType.CLOSE, code, "")
+
+
+def assert_all_ended(transport: FakeTransport) -> None:
+    assert [sock.closed for sock in transport.opened] == [True] * len(transport.opened)
+    assert wsclient_tasks() == []
+
+
+# -- close() in every phase --------------------------------------------------------
+
+
+async def test_close_while_the_handshake_hangs(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    handshake: asyncio.Future[FakeSocket] = asyncio.get_running_loop().create_future()
+    transport.add(handshake)
+    async with fake_connection(transport, options, open_timeout=None) as conn:
+        await until(options["clock"], lambda: bool(transport.dials))
+        await conn.close()
+        assert conn.state is wsclient.State.CLOSED
+    assert transport.opened == []
+    assert wsclient_tasks() == []
+
+
+async def test_close_while_on_connect_runs(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def hangs(conn: wsclient.Connection) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async with fake_connection(transport, options, on_connect=hangs, open_timeout=None) as conn:
+        await started.wait()
+        sock.feed("early")  # waits for on_connect: never yielded once it is cut short
+        await conn.close()
+        assert [m async for m in conn] == []
+    assert cancelled.is_set()
+    assert sock.close_code == 1000
+    assert events.names() == ["Connected", "Disconnected"]
+    assert_all_ended(transport)
+
+
+async def test_close_while_the_outbox_flushes_keeps_what_was_not_written(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    slow = FakeSocket(clock=clock, write_delay=1.0)
+    transport.add(ConnectionRefusedError("down"), slow)
+    async with fake_connection(transport, options) as conn:
+        await events.wait_count(ReconnectScheduled, 1)
+        for n in range(5):
+            await conn.send_str(f"m{n}")
+        await events.wait_count(Connected, 1)
+        await until(clock, lambda: len(slow.sent) == 2)  # the flush is under way
+        await conn.close()
+        unsent = conn.unsent
+    assert slow.close_code == 1000
+    assert [*slow.sent, *unsent] == ["m0", "m1", "m2", "m3", "m4"]  # none lost, none twice
+    assert len(slow.sent) in (2, 3)
+    assert_all_ended(transport)
+
+
+async def test_close_while_live(transport: FakeTransport, options: dict[str, Any]) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+    async with fake_connection(transport, options) as conn:
+        sock.feed("a")
+        assert (await conn.receive()).data == "a"
+        await conn.close(4000, "bye")
+        with pytest.raises(wsclient.InvalidState):
+            await conn.send_str("late")
+    assert sock.close_code == 4000
+    assert_all_ended(transport)
+
+
+@pytest.mark.parametrize("code", [1011, 1013])
+async def test_close_while_waiting_or_holding_off_returns_at_once(
+    transport: FakeTransport, options: dict[str, Any], events: Events, code: int
+) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+    async with fake_connection(transport, options) as conn:
+        sock.feed_close(code)
+        await events.wait_count(ReconnectScheduled, 1)
+        when = options["clock"].now()
+        await conn.close()
+        assert options["clock"].now() == when
+    assert bool(events.of(HoldingOff)) is (code == 1013)
+    assert len(transport.dials) == 1
+    assert_all_ended(transport)
+
+
+async def test_two_closes_at_once_while_the_peer_never_answers(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    sock = FakeSocket(answer_close=None)  # close_timeout (10 s, virtual) ends it
+    transport.add(sock)
+    async with fake_connection(transport, options) as conn:
+        await until(options["clock"], lambda: conn.state is wsclient.State.CONNECTED)
+        await asyncio.gather(conn.close(), conn.close(4001))
+        assert options["clock"].now() >= 10
+    assert (sock.close_code, sock.aborted) == (1000, True)
+    assert_all_ended(transport)
+
+
+async def test_close_while_a_rotation_sets_its_successor_up(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    first, second = FakeSocket(), FakeSocket()
+    transport.add(first, second)
+    calls: list[int] = []
+    blocked = asyncio.Event()
+
+    async def on_connect(conn: wsclient.Connection) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the successor's
+            blocked.set()
+            await asyncio.Event().wait()
+
+    async with fake_connection(transport, options, on_connect=on_connect, max_age=60) as conn:
+        await blocked.wait()
+        await conn.close()
+    assert first.close_code == 1000
+    assert second.closed
+    assert_all_ended(transport)
+
+
+# -- rotation: its failures -------------------------------------------------------------
+
+
+async def test_a_rotation_that_cannot_open_its_successor_reconnects(
+    transport: FakeTransport,
+    options: dict[str, Any],
+    events: Events,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, third = FakeSocket(), FakeSocket()
+    transport.add(first, ConnectionRefusedError("refused"), third)
+    async with fake_connection(transport, options, max_age=60) as conn:
+        first.feed("a")
+        assert (await conn.receive()).data == "a"
+        await events.wait_count(Connected, 2)
+        third.feed("c")
+        assert (await conn.receive()).data == "c"
+    [rotated, _] = events.of(Disconnected)
+    assert rotated.cause.kind is DisconnectKind.ROTATE
+    assert first.close_code == 1000
+    assert "rotation failed" in caplog.text
+    assert transport.opened == [first, third]
+
+
+async def test_a_successor_that_dies_before_adoption_is_replaced_by_a_fresh_socket(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first = FakeSocket(answer_close=5, clock=clock)  # the old socket's close takes 5 s
+    second, third = FakeSocket(), FakeSocket()
+    transport.add(first, second, third)
+    async with fake_connection(transport, options, max_age=60) as conn:
+        await until(clock, lambda: first.close_code is not None)  # rotating: first closes
+        second.feed("repeated by the successor")
+        second.drop()  # and the successor dies before it is adopted
+        await events.wait_count(Connected, 2)
+        third.feed("fresh")
+        assert (await conn.receive()).data == "fresh"
+    assert transport.opened == [first, second, third]
+    assert second.aborted
+    assert_all_ended(transport)
+
+
+async def test_a_successor_whose_on_connect_fails_is_never_adopted(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    first, second, third = FakeSocket(), FakeSocket(), FakeSocket()
+    transport.add(first, second, third)
+    calls: list[int] = []
+
+    async def on_connect(conn: wsclient.Connection) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the successor's: its socket drops under it
+            await conn.send_str("subscribe")
+            second.drop()
+            await conn.receive()
+
+    async with fake_connection(transport, options, on_connect=on_connect, max_age=60) as conn:
+        await events.wait_count(Connected, 2)
+        third.feed("fresh")
+        assert (await conn.receive()).data == "fresh"
+    assert len(calls) == 3  # first, the successor that died, third
+    assert transport.opened == [first, second, third]
+    assert conn.state is wsclient.State.CLOSED
+
+
+# -- what on_connect reads is never the application's ----------------------------------
+
+
+async def test_a_reply_and_a_close_frame_in_one_read(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    first, second = FakeSocket(), FakeSocket()
+    transport.add(first, second)
+    snapshots: list[str] = []
+
+    async def subscribe(conn: wsclient.Connection) -> None:
+        await conn.send_str("subscribe")
+        snapshots.append((await conn.receive()).data)
+
+    options["policy"] = options["policy"].with_rule(
+        1012, wsclient.Reconnect(wsclient.Uniform(1, 1))
+    )
+    async with fake_connection(transport, options, on_connect=subscribe) as conn:
+        await until(options["clock"], lambda: first.sent == ["subscribe"])
+        first.feed("snapshot 1", close_frame(1012))  # one read: the reply, then the close
+        await until(options["clock"], lambda: second.sent == ["subscribe"])
+        second.feed("snapshot 2", "delta", close_frame(1000))
+        got = [m.data async for m in conn]
+    assert got == ["delta"]
+    assert snapshots[-1] == "snapshot 2"
+
+
+async def test_what_the_socket_delivered_before_on_connect_returned_is_yielded_after_it(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+    sock.feed("d1", "d2")  # there before on_connect even starts
+
+    async def subscribe(conn: wsclient.Connection) -> None:
+        await conn.send_str("subscribe")  # and returns without reading
+
+    async with fake_connection(transport, options, on_connect=subscribe) as conn:
+        assert [(await conn.receive()).data for _ in range(2)] == ["d1", "d2"]
+        sock.feed_close(1000)
+        assert [m async for m in conn] == []
+    assert sock.sent == ["subscribe"]
+
+
+# -- writes that fail --------------------------------------------------------------------
+
+
+async def test_a_send_from_on_connect_on_a_dying_socket_reconnects_not_fails(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    first, second = FakeSocket(), FakeSocket()
+    first.fail_writes = True  # the transport is closing; the reader has not seen it yet
+    transport.add(first, second)
+    seen: list[type[BaseException] | None] = []
+
+    async def subscribe(conn: wsclient.Connection) -> None:
+        try:
+            await conn.send_str("subscribe")
+        except wsclient.ConnectionClosed as exc:
+            seen.append(type(exc))
+            raise
+        seen.append(None)
+
+    async with fake_connection(transport, options, on_connect=subscribe) as conn:
+        await events.wait_count(Connected, 2)
+        second.feed("ok")
+        assert (await conn.receive()).data == "ok"
+    assert seen == [wsclient.ConnectionClosed, None]
+    first_end = events.of(Disconnected)[0]
+    assert (first_end.code, first_end.cause.kind) == (1006, DisconnectKind.LOST)
+    assert second.sent == ["subscribe"]
+
+
+async def test_a_write_that_fails_in_the_flush_goes_back_to_the_head(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    flaky = FakeSocket(clock=clock, write_delay=1.0)
+    good = FakeSocket()
+    transport.add(ConnectionRefusedError("down"), flaky, good)
+    async with fake_connection(transport, options) as conn:
+        await events.wait_count(ReconnectScheduled, 1)
+        for n in range(4):
+            await conn.send_str(f"m{n}")
+        await until(clock, lambda: len(flaky.sent) == 1)
+        flaky.fail_writes = True  # m1 is being written: it fails
+        flaky.drop()
+        await events.wait_count(Connected, 2)
+        await until(clock, lambda: len(good.sent) == 3)
+        assert conn.stats.buffered == 0
+    assert flaky.sent == ["m0"]
+    assert good.sent == ["m1", "m2", "m3"]
+
+
+async def test_an_on_event_close_stops_before_the_next_attempt(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+
+    async def on_event(event: wsclient.Event) -> None:
+        events(event)
+        if isinstance(event, Disconnected):
+            await conn.close()  # from the supervisor's own task: must not wait on itself
+
+    options["on_event"] = on_event
+    async with fake_connection(transport, options) as conn:
+        sock.feed_close(1011)
+        assert [m async for m in conn] == []
+    assert events.names() == ["Connected", "Disconnected"]
+    assert len(transport.dials) == 1
+    assert_all_ended(transport)
+
+
+async def test_events_name_no_secret_and_logs_stay_quiet_on_a_clean_life(
+    transport: FakeTransport, options: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="wsclient")
+    sock = FakeSocket()
+    transport.add(sock)
+    async with fake_connection(transport, options) as conn:
+        sock.feed("x")
+        assert (await conn.receive()).data == "x"
+    assert caplog.records == []
