@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import pytest
 
-from wsclient.clock import Clock, DeadlineExceeded, SystemClock, deadline
+from wsclient.clock import Clock, DeadlineExceeded, ScaledClock, SystemClock, call_later, deadline
 from wsclient.testing import FakeClock
 
 
@@ -163,3 +164,52 @@ async def test_system_clock() -> None:
     await clock.sleep(0.001)
     assert clock.now() > before
     assert repr(clock) == "SystemClock()"
+
+
+async def test_timers_fire_in_deadline_order_among_sleepers_and_can_be_called_off() -> None:
+    clock = FakeClock()
+    fired: list[tuple[str, float]] = []
+
+    def note(name: str) -> Callable[[], None]:
+        return lambda: fired.append((name, clock.now()))
+
+    clock.call_later(20, note("heartbeat"))
+    off = clock.call_later(10, note("called off"))
+    clock.call_later(0, note("at once"))
+    off.cancel()
+    await clock.sleep(30)
+    assert fired == [("at once", 0), ("heartbeat", 20)]
+    assert clock.sleeps == [20, 10, 0, 30]
+    assert clock.pending == []
+
+
+@pytest.mark.parametrize("clock", [SystemClock(), ScaledClock(1000.0)], ids=repr)
+async def test_real_clocks_use_the_loops_own_timers(clock: Clock) -> None:
+    fired = asyncio.Event()
+    timer = call_later(clock, 0.001, fired.set)
+    assert isinstance(timer, asyncio.TimerHandle)
+    async with asyncio.timeout(2):
+        await fired.wait()
+
+
+async def test_a_clock_without_timers_gets_a_task_that_sleeps_on_it() -> None:
+    class Minimal:  # a user's clock: now() and sleep() only
+        def __init__(self) -> None:
+            self.fake = FakeClock()
+
+        def now(self) -> float:
+            return self.fake.now()
+
+        async def sleep(self, seconds: float) -> None:
+            await self.fake.sleep(seconds)
+
+    clock = Minimal()
+    fired: list[float] = []
+    timer = call_later(clock, 5, lambda: fired.append(clock.now()))
+    assert isinstance(timer, asyncio.Task)
+    await timer
+    assert fired == [5]
+    off = call_later(clock, 5, lambda: fired.append(-1))
+    off.cancel()
+    await asyncio.sleep(0)
+    assert fired == [5]

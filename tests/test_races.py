@@ -377,3 +377,41 @@ async def test_events_name_no_secret_and_logs_stay_quiet_on_a_clean_life(
         sock.feed("x")
         assert (await conn.receive()).data == "x"
     assert caplog.records == []
+
+
+async def test_an_idle_connection_holds_no_task_but_its_supervisor(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+    clock: FakeClock = options["clock"]
+    async with fake_connection(transport, options, heartbeat=20, stale_after=600) as conn:
+        await until(clock, lambda: sock.pings == 3)  # three heartbeats went by, answered
+        await until(clock, lambda: len(wsclient_tasks()) == 1)  # the last ping's task is done
+        assert [t.get_name() for t in wsclient_tasks()] == [f"wsclient {URL}"]
+        assert conn.state is wsclient.State.CONNECTED
+    assert 60 <= clock.now() < 80
+    assert_all_ended(transport)
+
+
+async def test_the_heartbeat_works_on_a_clock_without_timers(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    fake: FakeClock = options["clock"]
+
+    class Minimal:  # a user's clock: now() and sleep() only
+        def now(self) -> float:
+            return fake.now()
+
+        async def sleep(self, seconds: float) -> None:
+            await fake.sleep(seconds)
+
+    silent, back = FakeSocket(pong=False), FakeSocket()
+    transport.add(silent, back)
+    async with fake_connection(transport, options, clock=Minimal(), heartbeat=20) as conn:
+        back.feed("back")
+        assert (await conn.receive()).data == "back"
+    first = events.of(Disconnected)[0]
+    assert (first.code, first.cause.kind) == (1006, DisconnectKind.HEARTBEAT)
+    assert silent.pings == 1
+    assert_all_ended(transport)

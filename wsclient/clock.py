@@ -2,6 +2,8 @@
 
 Everything that waits takes a :class:`Clock`. The system clock is the
 default; ``wsclient.testing.FakeClock`` runs the same code in virtual time.
+A clock may also offer timers (``call_later``): the heartbeat and the stale
+watchdog run on them, so an idle connection holds no task of its own.
 """
 
 from __future__ import annotations
@@ -14,7 +16,16 @@ from typing import Protocol, runtime_checkable
 
 from .tasks import await_all
 
-__all__ = ["Clock", "DeadlineExceeded", "ScaledClock", "SystemClock", "deadline", "sleeper"]
+__all__ = [
+    "Clock",
+    "DeadlineExceeded",
+    "ScaledClock",
+    "SystemClock",
+    "Timer",
+    "call_later",
+    "deadline",
+    "sleeper",
+]
 
 
 @runtime_checkable
@@ -30,6 +41,30 @@ class Clock(Protocol):
         ...
 
 
+class Timer(Protocol):
+    """A pending call: ``cancel()`` calls it off."""
+
+    def cancel(self) -> object:
+        """Call it off (nothing happens if it ran already)."""
+        ...
+
+
+def call_later(clock: Clock, delay: float, callback: Callable[[], object]) -> Timer:
+    """Call ``callback`` after ``delay`` seconds on ``clock``: on the clock's
+    own timers (``clock.call_later``) where it has them, else in a task that
+    sleeps on it (a ``Task`` is returned then: its owner awaits it)."""
+    own = getattr(clock, "call_later", None)
+    if own is not None:
+        timer: Timer = own(delay, callback)
+        return timer
+
+    async def later() -> None:
+        await clock.sleep(delay)
+        callback()
+
+    return asyncio.create_task(later(), name="wsclient timer")
+
+
 class SystemClock:
     """The real clock: ``time.monotonic`` and ``asyncio.sleep``."""
 
@@ -40,6 +75,10 @@ class SystemClock:
     async def sleep(self, seconds: float) -> None:
         """``asyncio.sleep(seconds)``."""
         await asyncio.sleep(seconds)
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Timer:
+        """The event loop's own timer."""
+        return asyncio.get_running_loop().call_later(seconds, callback)
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -70,6 +109,10 @@ class ScaledClock:
     async def sleep(self, seconds: float) -> None:
         """Sleep ``seconds / factor`` of real time."""
         await asyncio.sleep(seconds / self.factor)
+
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> Timer:
+        """The event loop's own timer, ``seconds / factor`` of real time away."""
+        return asyncio.get_running_loop().call_later(seconds / self.factor, callback)
 
     def __repr__(self) -> str:
         return f"ScaledClock({self.factor})"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
 from aiohttp import WSMessage, WSMsgType
 
@@ -21,10 +22,22 @@ from .errors import ConnectionClosed, InvalidState, WSClientError
 from .stats import Meter
 from .tasks import settle
 
-__all__ = ["Inbox"]
+__all__ = ["Inbox", "Source"]
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
+
+
+class Source(Protocol):
+    """The socket the reader reads (a link)."""
+
+    async def control(self, msg: WSMessage) -> Disconnect | None:
+        """Answer a control message; how the socket ended, or ``None``."""
+        ...
+
+    def may_pause(self) -> bool:
+        """Whether the reader may wait for the consumer."""
+        ...
 
 
 class Inbox:
@@ -110,13 +123,10 @@ class Inbox:
     # -- the reader's side ----------------------------------------------------------
 
     async def read(
-        self,
-        receive: Callable[[], Awaitable[WSMessage]],
-        control: Callable[[WSMessage], Awaitable[Disconnect | None]],
-        may_pause: Callable[[], bool],
+        self, receive: Callable[[], Awaitable[WSMessage]], source: Source
     ) -> Disconnect:
-        """Read data messages into the inbox until ``control`` says how the
-        socket ended (it answers every other message).
+        """Read data messages into the inbox until ``source.control`` says how
+        the socket ended (it answers every other message).
 
         The hot path: counting (the UTF-8 size, inlined), a deque, a wake-up
         only when a consumer is starved, and one high-water check.
@@ -140,8 +150,8 @@ class Inbox:
                 if self._waiter is not None:
                     self._wake()
                 if len(messages) >= limit:
-                    await self._pause(may_pause)
-            elif (end := await control(msg)) is not None:
+                    await self._pause(source)
+            elif (end := await source.control(msg)) is not None:
                 return end
 
     def count(self, msg: WSMessage) -> None:
@@ -167,12 +177,11 @@ class Inbox:
         """Let a paused reader read on."""
         settle(self._paused)
 
-    async def _pause(self, may_pause: Callable[[], bool]) -> None:
-        """Stop reading until the consumer has drained the inbox, unless
-        ``may_pause()`` says the socket can only deliver what it holds already
-        (it is ending, or its transport is gone): then read on to find how it
-        ended."""
-        if not may_pause():
+    async def _pause(self, source: Source) -> None:
+        """Stop reading until the consumer has drained the inbox, unless the
+        socket can only deliver what it holds already (it is ending, or its
+        transport is gone): then read on to find how it ended."""
+        if not source.may_pause():
             return
         self._paused = asyncio.get_running_loop().create_future()
         try:

@@ -22,12 +22,12 @@ import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMessage, WSMsgType
 from yarl import URL
 
-from .clock import Clock, DeadlineExceeded, deadline
+from .clock import Clock, DeadlineExceeded, Timer, call_later, deadline
 from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState
 from .inbox import Inbox
@@ -38,7 +38,7 @@ from .stats import Meter
 from .tasks import await_all, result, settle
 from .transport import Socket, Transport, close_reply, from_exception, from_message
 
-__all__ = ["Link", "Parts", "current_hook", "dial"]
+__all__ = ["Link", "Parts", "Watcher", "current_hook", "dial"]
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -48,6 +48,14 @@ _BINARY = WSMsgType.BINARY
 current_hook: contextvars.ContextVar[Link | None] = contextvars.ContextVar(
     "wsclient_on_connect", default=None
 )
+
+
+class Watcher(Protocol):
+    """A helper of a link that runs on timers (the heartbeat, the watchdog)."""
+
+    def stop(self) -> None:
+        """The socket is gone: cancel what is pending."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +109,7 @@ class Link:
         "retired",
         "tasks",
         "waiter",
+        "watchers",
         "ws",
     )
 
@@ -118,7 +127,8 @@ class Link:
         self.ending: Disconnect | None = None  # why wsclient ends this socket
         self.closer: asyncio.Task[None] | None = None  # the closing handshake
         self.pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
-        self.tasks: set[asyncio.Task[Any]] = set()  # helpers: gate, heartbeat, ...
+        self.tasks: set[asyncio.Task[Any]] = set()  # helpers: the gate, a rotation, ...
+        self.watchers: list[Watcher] = []  # helpers on timers: the heartbeat, the watchdog
         self.retired = False
         parts.transport.on_read(ws, self._heard)
 
@@ -215,18 +225,24 @@ class Link:
 
     # -- reading ------------------------------------------------------------------------
 
-    async def read(self) -> Disconnect:
-        """Read until the socket ends; return why it ended."""
+    async def read_early(self) -> Disconnect | None:
+        """Read until the gate opens (``None``) or the socket ends (why it did):
+        while on_connect runs, its socket's messages wait in ``early``."""
         receive = self.ws.receive
         inbox = self.parts.inbox
-        while not self.live:  # on_connect runs: its messages wait in early
+        while not self.live:
             msg = await receive()
             if msg.type is _TEXT or msg.type is _BINARY:
                 inbox.count(msg)
                 self._hold(msg)
             elif (end := await self.control(msg)) is not None:
                 return end
-        return await inbox.read(receive, self.control, self.may_pause)
+        return None
+
+    def read(self) -> Awaitable[Disconnect]:
+        """Once live: read into the inbox until the socket ends (the inbox's
+        hot loop itself, with no frame of the link's above it)."""
+        return self.parts.inbox.read(self.ws.receive, self)
 
     def _hold(self, msg: WSMessage) -> None:
         if self.live:  # the gate opened while the reader waited
@@ -318,12 +334,29 @@ class Link:
             self.parts.transport.abort(self.ws)
 
     def spawn(
-        self, coro: Coroutine[Any, Any, Any], name: str, context: contextvars.Context | None = None
+        self,
+        coro: Coroutine[Any, Any, Any],
+        name: str,
+        context: contextvars.Context | None = None,
+        *,
+        transient: bool = False,
     ) -> asyncio.Task[Any]:
-        """Start a helper that dies with this socket."""
+        """Start a helper that dies with this socket (a ``transient`` one,
+        such as a ping awaiting its pong, is forgotten once done)."""
         task = asyncio.create_task(coro, name=f"wsclient {name}", context=context)
         self.tasks.add(task)
+        if transient:
+            task.add_done_callback(self.tasks.discard)
         return task
+
+    def later(self, delay: float, callback: Callable[[], object]) -> Timer:
+        """A timer on the clock for a watcher of this socket (which stops it
+        when the socket is retired); one that runs as a task is awaited too."""
+        timer = call_later(self.parts.clock, delay, callback)
+        if isinstance(timer, asyncio.Task):
+            self.tasks.add(timer)
+            timer.add_done_callback(self.tasks.discard)
+        return timer
 
     async def retire(self, *, current: bool) -> None:
         """After the socket ended: stop and await its helpers, let a closing
@@ -333,13 +366,15 @@ class Link:
             current: This was the connection's socket (not a rotation's
                 successor that was never adopted).
         """
+        self.retired = True
+        for watcher in self.watchers:
+            watcher.stop()
         for task in self.tasks:
             task.cancel()
         try:
             await await_all({*self.tasks, *([self.closer] if self.closer else [])})
         finally:
             self.tasks.clear()
-            self.retired = True
             self.parts.transport.abort(self.ws)
             early, self.early = self.early, None
             self._wake_hook()

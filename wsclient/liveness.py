@@ -1,15 +1,17 @@
 """Liveness, as helpers of a link: is the peer there, and does data flow?
 
-- The heartbeat (transport liveness): a ping after ``heartbeat`` seconds in
-  which nothing was read (not a byte: a slow link trickling a big message is
-  alive); nothing read within ``pong_timeout`` after the ping means the
-  transport is gone (1006).
-- The stale-data watchdog (data liveness): no data message for
-  ``stale_after`` seconds and the feed counts as dead (1006), unless the
-  application says to keep waiting. A pong does not count as data.
+- :class:`Heartbeat` (transport liveness): a ping after ``heartbeat``
+  seconds in which nothing was read (not a byte: a slow link trickling a big
+  message is alive); nothing read within ``pong_timeout`` after the ping
+  means the transport is gone (1006).
+- :class:`Watchdog` (data liveness): no data message for ``stale_after``
+  seconds and the feed counts as dead (1006), unless the application says to
+  keep waiting. A pong does not count as data.
 
-A slow consumer pauses the reader (backpressure); neither helper blames the
-peer for that.
+Both run on clock timers: a quiet, healthy connection holds no task for
+them, only a pending timer; a task lives only while a ping waits for its
+pong, or while ``on_stale`` is asked. A slow consumer pauses the reader
+(backpressure); neither helper blames the peer for that.
 """
 
 from __future__ import annotations
@@ -17,65 +19,104 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from .clock import DeadlineExceeded, deadline, sleeper
+from .clock import DeadlineExceeded, Timer, deadline
 from .disconnect import DisconnectKind
 from .link import Link
 
-__all__ = ["heartbeat", "watch_data"]
+__all__ = ["Heartbeat", "Watchdog"]
 
 _EPSILON = 1e-6  # seconds: less than this left of a wait is no wait
 
 
-async def heartbeat(link: Link, interval: float, pong_timeout: float) -> None:
-    """Ping ``link`` after ``interval`` quiet seconds; lose it if nothing is
+class Heartbeat:
+    """Pings ``link`` after ``interval`` quiet seconds; loses it if nothing is
     read within ``pong_timeout`` after the ping."""
-    clock, inbox = link.parts.clock, link.parts.inbox
-    sleep = sleeper(clock)
-    resumed = link.opened_at
-    while True:
+
+    __slots__ = ("_interval", "_link", "_pong_timeout", "_resumed", "_timer")
+
+    def __init__(self, link: Link, interval: float, pong_timeout: float) -> None:
+        self._link = link
+        self._interval = interval
+        self._pong_timeout = pong_timeout
+        self._resumed = link.opened_at  # when a paused reader was last let go
+        self._timer: Timer = link.later(interval, self._look)
+
+    def stop(self) -> None:
+        """The socket is gone: no more looks."""
+        self._timer.cancel()
+
+    def _look(self) -> None:
+        link = self._link
+        clock, inbox = link.parts.clock, link.parts.inbox
         if inbox.paused:  # a slow consumer holds the reader, not the peer
             inbox.resume_reader()
-            resumed = clock.now()
-        wait = max(link.read_at, resumed) + interval - clock.now()
-        if wait > _EPSILON:  # (a float residue is no reason to sleep again)
-            await sleep(wait)
-            continue
+            self._resumed = clock.now()
+        wait = max(link.read_at, self._resumed) + self._interval - clock.now()
+        if wait > _EPSILON:  # (a float residue is no reason to wait again)
+            self._timer = link.later(wait, self._look)
+        else:
+            link.spawn(self._ping(), "heartbeat", transient=True)
+
+    async def _ping(self) -> None:
+        link = self._link
+        clock = link.parts.clock
         pinged_at = clock.now()
         link.pong = asyncio.get_running_loop().create_future()
         try:
             # The ping is inside the deadline: a peer that stopped reading
             # can block the write itself once the send buffer is full.
-            async with deadline(clock, pong_timeout):
+            async with deadline(clock, self._pong_timeout):
                 await link.ws.ping()
                 await link.pong
         except ConnectionError:
             return  # closing: the reader will say how
         except DeadlineExceeded:
             if link.read_at <= pinged_at:
-                link.lose(f"no pong within {pong_timeout} s", DisconnectKind.HEARTBEAT)
+                link.lose(f"no pong within {self._pong_timeout} s", DisconnectKind.HEARTBEAT)
                 return
         finally:
             link.pong = None
+        self._look()
 
 
-async def watch_data(link: Link, limit: float, stale: Callable[[float], Awaitable[bool]]) -> None:
-    """Lose ``link`` when no data message came for ``limit`` seconds (from the
-    moment it opened), unless ``stale(idle)`` says to keep waiting. Looks
+class Watchdog:
+    """Loses ``link`` when no data message came for ``limit`` seconds (from
+    the moment it opened), unless ``stale(idle)`` says to keep waiting. Looks
     four times per ``limit``; notes when data last flowed in the meter."""
-    clock, inbox, meter = link.parts.clock, link.parts.inbox, link.parts.meter
-    sleep = sleeper(clock)
-    seen, since = meter.messages_in, clock.now()
-    meter.data_at = since
-    while True:
-        await sleep(limit / 4)
-        now = clock.now()
-        if meter.messages_in != seen or inbox.paused:
-            seen, since = meter.messages_in, now
+
+    __slots__ = ("_limit", "_link", "_seen", "_since", "_stale", "_timer")
+
+    def __init__(
+        self, link: Link, limit: float, stale: Callable[[float], Awaitable[bool]]
+    ) -> None:
+        meter = link.parts.meter
+        self._link = link
+        self._limit = limit
+        self._stale = stale
+        self._seen = meter.messages_in
+        self._since = meter.data_at = link.parts.clock.now()
+        self._timer: Timer = link.later(limit / 4, self._look)
+
+    def stop(self) -> None:
+        """The socket is gone: no more looks."""
+        self._timer.cancel()
+
+    def _look(self) -> None:
+        link = self._link
+        meter = link.parts.meter
+        now = link.parts.clock.now()
+        if meter.messages_in != self._seen or link.parts.inbox.paused:
+            self._seen, self._since = meter.messages_in, now
             meter.data_at = now
-            continue
-        if now - since < limit - _EPSILON:
-            continue
-        if not await stale(now - since):
-            link.lose(f"no data for {now - since:g} s", DisconnectKind.STALE)
+        elif now - self._since >= self._limit - _EPSILON:
+            link.spawn(self._judge(now - self._since), "stale watchdog", transient=True)
             return
-        since = now
+        self._timer = link.later(self._limit / 4, self._look)
+
+    async def _judge(self, idle: float) -> None:
+        link = self._link
+        if not await self._stale(idle):
+            link.lose(f"no data for {idle:g} s", DisconnectKind.STALE)
+            return
+        self._since = link.parts.clock.now()
+        self._timer = link.later(self._limit / 4, self._look)

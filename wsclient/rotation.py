@@ -26,7 +26,7 @@ async def set_up(dial: Callable[[], Awaitable[Link | Disconnect]]) -> Link | Dis
     if isinstance(successor, Disconnect):
         return successor
     try:
-        reader = successor.spawn(successor.read(), "rotation reader")
+        reader = successor.spawn(successor.read_early(), "rotation reader")
         gate = successor.proceed()  # on_connect, if any; it goes live once adopted
         if gate is not None:
             await asyncio.wait({gate, reader}, return_when=asyncio.FIRST_COMPLETED)

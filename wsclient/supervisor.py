@@ -71,7 +71,7 @@ class Supervisor:
         self._release = release
         self._on_stale = on_stale
         self.round = plan.Round()
-        self.life = Lifecycle(parts.options.on_event, lambda: self.url)
+        self.life = Lifecycle(parts.options.on_event, self._url)
         self.task: asyncio.Task[None] | None = None
         self.closing: Disconnect | None = None  # close() was asked for
         self.done = False  # the supervisor has finished
@@ -83,6 +83,9 @@ class Supervisor:
     @property
     def url(self) -> str:
         """The current endpoint, redacted."""
+        return self._url()
+
+    def _url(self) -> str:  # (a bound method is lighter than a lambda to hand out)
         return self.targets.shown[self.round.current]
 
     def start(self) -> None:
@@ -154,7 +157,8 @@ class Supervisor:
                 return
             try:
                 await self._open(link, streak.attempt)
-                disconnect = await link.read()
+                end = await link.read_early()  # until the gate opens, or the socket ends
+                disconnect = end or await link.read()
             finally:
                 await link.retire(current=True)
                 self.link = None
@@ -233,11 +237,10 @@ class Supervisor:
         await self.life.connected(attempt)
         options = self.parts.options
         if options.heartbeat is not None:
-            heartbeat = liveness.heartbeat(link, options.heartbeat, options.pong_timeout)
-            link.spawn(heartbeat, "heartbeat")
+            heartbeat = liveness.Heartbeat(link, options.heartbeat, options.pong_timeout)
+            link.watchers.append(heartbeat)
         if options.stale_after is not None:
-            watchdog = liveness.watch_data(link, options.stale_after, self._stale)
-            link.spawn(watchdog, "stale watchdog")
+            link.watchers.append(liveness.Watchdog(link, options.stale_after, self._stale))
         if options.max_age is not None:
             link.spawn(self._rotate(link, options.max_age), "rotation")
         if link.proceed() is not None:

@@ -119,6 +119,21 @@ class FakeClock:
             self._arm(loop, _Activity.of(loop), self._idle)
         await waiter
 
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> asyncio.Future[None]:
+        """Call ``callback`` when virtual time has advanced by ``seconds``
+        (recorded in :attr:`sleeps` like a sleep); cancel the returned future
+        to call it off."""
+        self.sleeps.append(seconds)
+        loop = asyncio.get_running_loop()
+        timer: asyncio.Future[None] = loop.create_future()
+        timer.add_done_callback(lambda done: done.cancelled() or callback())
+        heapq.heappush(self._sleepers, (self._now + max(seconds, 0.0), next(self._order), timer))
+        if seconds <= 0:
+            self._wake_due()
+        elif self._autojump and self._check is None:
+            self._arm(loop, _Activity.of(loop), self._idle)
+        return timer
+
     @property
     def pending(self) -> list[float]:
         """The deadlines of the sleepers still waiting, earliest first."""
