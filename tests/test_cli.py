@@ -28,8 +28,13 @@ async def wsclient_cli(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    async with asyncio.timeout(20):
-        out, err = await process.communicate(stdin)
+    try:
+        async with asyncio.timeout(20):
+            out, err = await process.communicate(stdin)
+    finally:
+        if process.returncode is None:  # timed out: never leave it running
+            process.kill()
+            await process.wait()
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
 

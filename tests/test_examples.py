@@ -19,8 +19,13 @@ async def run(name: str) -> str:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    async with asyncio.timeout(25):
-        out, err = await process.communicate()
+    try:
+        async with asyncio.timeout(25):
+            out, err = await process.communicate()
+    finally:
+        if process.returncode is None:  # timed out: never leave it running
+            process.kill()
+            await process.wait()
     assert process.returncode == 0, err.decode()
     assert not err, err.decode()  # no traceback, no warning
     return out.decode()

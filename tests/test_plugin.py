@@ -36,5 +36,5 @@ def test_the_plugin_serves_a_users_project(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_my_bot=TEST_MY_BOT)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", timeout=60)
     result.assert_outcomes(passed=2)

@@ -1,10 +1,11 @@
 """One WebSocket of a connection, and everything that dies with it.
 
 A :class:`Link` lives from a successful handshake to the end of its socket.
-It owns the socket's helper tasks (the gate, the heartbeat, the stale
-watchdog, a rotation), answers pings and close frames, counts pongs, writes,
-ends the socket with a closing handshake (:meth:`Link.close`) or drops it at
-once (:meth:`Link.lose`), and finally retires it (:meth:`Link.retire`).
+It owns the socket's helpers (tasks: the gate, a rotation, a ping awaiting
+its pong; watchers on timers: the heartbeat, the stale watchdog), answers
+pings and close frames, counts pongs, writes, ends the socket with a closing
+handshake (:meth:`Link.close`) or drops it at once (:meth:`Link.lose`), and
+finally retires it (:meth:`Link.retire`).
 
 The gate: until it opens, the messages the socket receives wait in
 ``early``, where only ``on_connect`` reads them, and only sends made from
@@ -64,7 +65,7 @@ class Parts:
 
     transport: Transport
     options: Options
-    clock: Clock
+    clock: Clock  # options.clock: one hop less on every read
     redactor: Redactor
     meter: Meter
     inbox: Inbox
@@ -127,8 +128,10 @@ class Link:
         self.ending: Disconnect | None = None  # why wsclient ends this socket
         self.closer: asyncio.Task[None] | None = None  # the closing handshake
         self.pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
-        self.tasks: set[asyncio.Task[Any]] = set()  # helpers: the gate, a rotation, ...
-        self.watchers: list[Watcher] = []  # helpers on timers: the heartbeat, the watchdog
+        # Helpers, made when first needed: every object a socket keeps from
+        # its handshake on pins memory among the handshake's garbage.
+        self.tasks: set[asyncio.Task[Any]] | None = None  # the gate, a rotation, a ping
+        self.watchers: list[Watcher] | None = None  # on timers: heartbeat, watchdog
         self.retired = False
         parts.transport.on_read(ws, self._heard)
 
@@ -344,37 +347,53 @@ class Link:
         """Start a helper that dies with this socket (a ``transient`` one,
         such as a ping awaiting its pong, is forgotten once done)."""
         task = asyncio.create_task(coro, name=f"wsclient {name}", context=context)
+        self._own(task, transient=transient)
+        return task
+
+    def _own(self, task: asyncio.Task[Any], *, transient: bool) -> None:
+        if self.tasks is None:
+            self.tasks = set()
         self.tasks.add(task)
         if transient:
             task.add_done_callback(self.tasks.discard)
-        return task
 
     def later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """A timer on the clock for a watcher of this socket (which stops it
         when the socket is retired); one that runs as a task is awaited too."""
         timer = call_later(self.parts.clock, delay, callback)
         if isinstance(timer, asyncio.Task):
-            self.tasks.add(timer)
-            timer.add_done_callback(self.tasks.discard)
+            self._own(timer, transient=True)
         return timer
 
+    def watch(self, watcher: Watcher) -> None:
+        """Keep a watcher, to stop it when the socket is retired."""
+        if self.watchers is None:
+            self.watchers = []
+        self.watchers.append(watcher)
+
+    async def halt(self) -> set[asyncio.Task[Any]]:
+        """Cancel the helper tasks and await them, a closing handshake too
+        (it is bounded by close_timeout); returns them, finished."""
+        tasks, self.tasks = self.tasks or set(), None
+        for task in tasks:
+            task.cancel()
+        await await_all({*tasks, *([self.closer] if self.closer else [])})
+        return tasks
+
     async def retire(self, *, current: bool) -> None:
-        """After the socket ended: stop and await its helpers, let a closing
-        handshake finish (it is bounded by close_timeout), release the socket.
+        """After the socket ended: stop its watchers, :meth:`halt` its
+        helpers, release the socket.
 
         Args:
             current: This was the connection's socket (not a rotation's
                 successor that was never adopted).
         """
         self.retired = True
-        for watcher in self.watchers:
+        for watcher in self.watchers or ():
             watcher.stop()
-        for task in self.tasks:
-            task.cancel()
         try:
-            await await_all({*self.tasks, *([self.closer] if self.closer else [])})
+            await self.halt()
         finally:
-            self.tasks.clear()
             self.parts.transport.abort(self.ws)
             early, self.early = self.early, None
             self._wake_hook()

@@ -10,7 +10,7 @@ import ssl as _ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from random import Random
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from tenacity.stop import stop_base
 from yarl import URL
@@ -20,11 +20,9 @@ from .policy import ReconnectPolicy
 from .redact import redact_url
 
 if TYPE_CHECKING:
-    from .connection import Connection
     from .events import Event
 
 __all__ = [
-    "ConnectOptions",
     "Endpoint",
     "HeadersSource",
     "Options",
@@ -35,9 +33,11 @@ __all__ = [
     "parse_url",
 ]
 
-OnConnect = Callable[["Connection"], Awaitable[None] | None]
+# on_connect and on_stale get the Connection, which sits above this module:
+# ``wsclient.session.ConnectOptions`` types them for the application.
+OnConnect = Callable[[Any], Awaitable[None] | None]
 OnEvent = Callable[["Event"], object]
-OnStale = Callable[["Connection"], bool | Awaitable[bool]]
+OnStale = Callable[[Any], bool | Awaitable[bool]]
 StopStrategy = stop_base | Callable[[Any], bool]
 Headers = Mapping[str, str]
 HeadersSource = Headers | Callable[[], Headers | Awaitable[Headers]]
@@ -46,37 +46,6 @@ UrlSource = str | URL | UrlFactory
 Endpoint = URL | UrlFactory
 
 _SCHEMES = ("ws", "wss", "http", "https")
-
-
-class ConnectOptions(TypedDict, total=False):
-    """The keyword options of ``connect()``, ``Session()`` and ``Session.connect()``.
-
-    See :class:`Options` for what each one means.
-    """
-
-    policy: ReconnectPolicy
-    on_connect: OnConnect | None
-    on_event: OnEvent | None
-    on_stale: OnStale | None
-    heartbeat: float | None
-    pong_timeout: float
-    stable_after: float
-    stop: StopStrategy | None
-    buffer_size: int
-    max_queue: int
-    headers: HeadersSource | None
-    stale_after: float | None
-    max_age: float | None
-    clock: Clock
-    rng: Random
-    open_timeout: float | None
-    close_timeout: float
-    max_msg_size: int
-    allow_unlimited_messages: bool
-    compress: int
-    protocols: Sequence[str]
-    origin: str | None
-    ssl: _ssl.SSLContext | bool
 
 
 def _positive(

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 
 from .disconnect import Disconnect, DisconnectKind
 from .link import Link
-from .tasks import await_all
 
 __all__ = ["adopt", "set_up"]
 
@@ -48,11 +47,8 @@ async def adopt(successor: Link, now: float) -> bool:
     usable) and started again by the supervisor, which then flushes the
     outbox onto it before it goes live, like any new socket.
     """
-    for task in successor.tasks:
-        task.cancel()
-    await await_all(successor.tasks)
-    ended = any(not t.cancelled() and t.result() is not None for t in successor.tasks)
-    successor.tasks.clear()
+    helpers = await successor.halt()
+    ended = any(not t.cancelled() and t.result() is not None for t in helpers)
     if ended or successor.ending is not None or not successor.hook_done:
         await successor.retire(current=False)
         return False

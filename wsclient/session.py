@@ -12,31 +12,68 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import ssl as _ssl
 import weakref
-from collections.abc import Hashable, Mapping, Sequence
-from typing import Any, Unpack
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from random import Random
+from typing import Any, TypedDict, Unpack
 
 import aiohttp
 from yarl import URL
 
 from .budget import ReconnectBudget
+from .clock import Clock
 from .connection import Connection
 from .endpoints import Targets
 from .errors import InvalidState
 from .options import (
-    ConnectOptions,
     Endpoint,
     HeadersSource,
+    OnEvent,
     Options,
+    StopStrategy,
     UrlSource,
     check_credentials,
     endpoints,
 )
+from .policy import ReconnectPolicy
 from .transport import AiohttpTransport, Transport, refuse_redirects
 
-__all__ = ["Session", "connect"]
+__all__ = ["ConnectOptions", "Session", "connect"]
 
 logger = logging.getLogger("wsclient")
+
+
+class ConnectOptions(TypedDict, total=False):
+    """The keyword options of ``connect()``, ``Session()`` and ``Session.connect()``.
+
+    See :class:`wsclient.options.Options` for what each one means.
+    """
+
+    policy: ReconnectPolicy
+    on_connect: Callable[[Connection], Awaitable[None] | None] | None
+    on_event: OnEvent | None
+    on_stale: Callable[[Connection], bool | Awaitable[bool]] | None
+    heartbeat: float | None
+    pong_timeout: float
+    stable_after: float
+    stop: StopStrategy | None
+    buffer_size: int
+    max_queue: int
+    headers: HeadersSource | None
+    stale_after: float | None
+    max_age: float | None
+    clock: Clock
+    rng: Random
+    open_timeout: float | None
+    close_timeout: float
+    max_msg_size: int
+    allow_unlimited_messages: bool
+    compress: int
+    protocols: Sequence[str]
+    origin: str | None
+    ssl: _ssl.SSLContext | bool
+
 
 _DEFAULT_BUDGET: Any = object()  # "the default budget", told apart from None
 

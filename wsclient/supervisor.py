@@ -235,12 +235,13 @@ class Supervisor:
         self.parts.meter.connects += 1
         self.round = self.round.connected()
         await self.life.connected(attempt)
+        if link.ending is not None:  # on_event closed it already: nothing to start
+            return
         options = self.parts.options
         if options.heartbeat is not None:
-            heartbeat = liveness.Heartbeat(link, options.heartbeat, options.pong_timeout)
-            link.watchers.append(heartbeat)
+            link.watch(liveness.Heartbeat(link, options.heartbeat, options.pong_timeout))
         if options.stale_after is not None:
-            link.watchers.append(liveness.Watchdog(link, options.stale_after, self._stale))
+            link.watch(liveness.Watchdog(link, options.stale_after, self._stale))
         if options.max_age is not None:
             link.spawn(self._rotate(link, options.max_age), "rotation")
         if link.proceed() is not None:
