@@ -213,3 +213,14 @@ async def test_a_clock_without_timers_gets_a_task_that_sleeps_on_it() -> None:
     off.cancel()
     await asyncio.sleep(0)
     assert fired == [5]
+
+
+async def test_a_timer_cancelled_once_due_but_before_it_ran_never_runs() -> None:
+    clock = FakeClock(autojump=False)
+    fired: list[int] = []
+    timer = clock.call_later(1, lambda: fired.append(1))
+    clock.advance(1)  # due: its callback is scheduled
+    timer.cancel()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert fired == []

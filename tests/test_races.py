@@ -415,3 +415,124 @@ async def test_the_heartbeat_works_on_a_clock_without_timers(
     assert (first.code, first.cause.kind) == (1006, DisconnectKind.HEARTBEAT)
     assert silent.pings == 1
     assert_all_ended(transport)
+
+
+# -- who may close without waiting on itself ----------------------------------------
+
+
+async def test_close_from_a_task_that_on_connect_started_ends_the_connection(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    first = FakeSocket()
+    handshake: asyncio.Future[FakeSocket] = asyncio.get_running_loop().create_future()
+    transport.add(first, handshake)  # the reconnect's handshake hangs
+    go = asyncio.Event()
+    closer: list[asyncio.Task[None]] = []
+
+    async def close_later(conn: wsclient.Connection) -> None:
+        await go.wait()
+        await conn.close()
+
+    def on_connect(conn: wsclient.Connection) -> None:
+        if not closer:  # outlives on_connect: it is the application's code
+            closer.append(asyncio.create_task(close_later(conn)))
+
+    options["policy"] = options["policy"].with_rule(
+        4000, wsclient.Reconnect(wsclient.Uniform(0, 0))
+    )
+    async with fake_connection(
+        transport, options, on_connect=on_connect, open_timeout=None
+    ) as conn:
+        first.feed_close(4000)
+        await until(options["clock"], lambda: len(transport.dials) == 2)  # dialling now
+        go.set()
+        await closer[0]
+        assert conn.state is wsclient.State.CLOSED
+    assert handshake.cancelled()
+    assert_all_ended(transport)
+
+
+async def test_close_from_on_stale_ends_the_connection(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    sock = FakeSocket()
+    transport.add(sock)
+
+    async def on_stale(conn: wsclient.Connection) -> bool:
+        await conn.close(4000, "nothing came")  # from a helper the supervisor waits on
+        return True
+
+    async with fake_connection(transport, options, stale_after=10, on_stale=on_stale) as conn:
+        assert [m async for m in conn] == []
+    assert sock.close_code == 4000
+    assert events.names() == ["Connected", "Stale", "Disconnected"]
+    assert_all_ended(transport)
+
+
+async def test_a_task_that_outlives_a_failed_on_connect_reads_the_next_socket(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    first, second = FakeSocket(), FakeSocket()
+    transport.add(first, second)
+    got: list[str] = []
+    readers: list[asyncio.Task[None]] = []
+
+    async def read_on(conn: wsclient.Connection) -> None:
+        for _ in range(2):
+            try:
+                got.append((await conn.receive()).data)
+                return
+            except wsclient.ConnectionClosed:  # on_connect's socket dropped under it
+                got.append("closed")
+
+    async def on_connect(conn: wsclient.Connection) -> None:
+        if not readers:  # the first on_connect starts a reader, then hangs
+            readers.append(asyncio.create_task(read_on(conn)))
+            await asyncio.Event().wait()
+
+    async with fake_connection(transport, options, on_connect=on_connect, open_timeout=5):
+        await until(options["clock"], lambda: len(transport.opened) == 2)
+        second.feed("data")
+        await readers[0]
+    assert got == ["closed", "data"]  # then it reads like the application
+
+
+# -- waits are cut only when asked, and only the wait under way ------------------------
+
+
+async def test_reconnect_during_a_handshake_does_not_skip_the_next_hold_off(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    handshake: asyncio.Future[FakeSocket] = asyncio.get_running_loop().create_future()
+    sock, later = FakeSocket(), FakeSocket()
+    transport.add(handshake, later)
+    async with fake_connection(transport, options, open_timeout=None) as conn:
+        await until(clock, lambda: len(transport.dials) == 1)
+        await conn.reconnect()  # no wait to end: the attempt under way goes on
+        handshake.set_result(sock)
+        sock.feed_close(1013)
+        await events.wait_count(Connected, 2)
+        [holding] = events.of(HoldingOff)
+        assert events.when(Connected, 1) - events.when(HoldingOff) == pytest.approx(holding.delay)
+    assert holding.delay >= 30
+
+
+# -- reading does not wait for the outbox ---------------------------------------------------
+
+
+async def test_messages_flow_while_a_stuck_flush_holds_back_only_the_sends(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    stuck = FakeSocket(clock=clock, write_delay=1e9)  # the server stopped reading
+    transport.add(ConnectionRefusedError("down"), stuck)
+    async with fake_connection(transport, options) as conn:
+        await events.wait_count(ReconnectScheduled, 1)
+        await conn.send_str("buffered")
+        await events.wait_count(Connected, 1)
+        stuck.feed("data")
+        assert (await conn.receive()).data == "data"  # not held back by the flush
+        await conn.send_str("later")  # waits behind "buffered", never overtakes it
+        assert conn.unsent == ["later"]  # "buffered" is being written
+        assert stuck.sent == []

@@ -177,12 +177,12 @@ class Connection:
         task = core.task
         # Called from the application, close() waits until the supervisor has
         # finished (cancelling it if it only waits or connects). Called from
-        # on_event or on_connect, which run in the supervisor's own tasks, it
-        # must not wait: the supervisor finishes after they return, and sees
-        # ``closing`` at its next step. If the supervisor never started, or
-        # was cancelled before it ever ran, nobody else will end the
-        # connection: close() does.
-        outside = task is not None and not self._in_own_task()
+        # a task the supervisor itself waits on (on_event, on_stale, an
+        # on_connect that has not returned), it must not wait: the supervisor
+        # finishes after that task, and sees ``closing`` at its next step. If
+        # the supervisor never started, or was cancelled before it ever ran,
+        # nobody else will end the connection: close() does.
+        outside = task is not None and not core.owns(asyncio.current_task())
         core.close(Disconnect(code, reason, kind=DisconnectKind.USER), cancel=outside)
         if task is not None and outside:
             await await_all({task})  # if close() is cancelled, so is the rest
@@ -208,17 +208,12 @@ class Connection:
         done.set_result(None)
         return done
 
-    def _in_own_task(self) -> bool:
-        """Whether we run in the supervisor (on_event) or in an on_connect."""
-        hook = current_hook.get()
-        in_hook = hook is not None and hook.parts is self._parts
-        return in_hook or asyncio.current_task() is self._core.task
-
     def _hook(self) -> Link | None:
         """The socket whose on_connect runs in this context, if it is this
-        connection's and its gate has not opened yet."""
+        connection's, not live yet and not retired (code that on_connect
+        started and that outlives it reads and writes like the application)."""
         hook = current_hook.get()
-        if hook is None or hook.parts is not self._parts or hook.live:
+        if hook is None or hook.parts is not self._parts or hook.live or hook.retired:
             return None
         return hook
 
@@ -256,6 +251,9 @@ class Connection:
             FatalClose, HandshakeRejected, ConnectionFailed, RetriesExhausted:
                 it ended for good.
         """
+        messages = self._parts.inbox.messages
+        if messages and current_hook.get() is None:  # the fast path
+            return messages.popleft()
         hook = self._hook()
         if hook is not None and (msg := await hook.receive()) is not None:
             return msg
@@ -327,7 +325,7 @@ class Connection:
         core = self._core
         hook = self._hook()
         link = hook or core.link
-        if link is not None and (link is hook or link.live):
+        if link is not None and (link is hook or link.sending):
             try:
                 await link.write(message)
             except ConnectionError:

@@ -7,12 +7,13 @@ pings and close frames, counts pongs, writes, ends the socket with a closing
 handshake (:meth:`Link.close`) or drops it at once (:meth:`Link.lose`), and
 finally retires it (:meth:`Link.retire`).
 
-The gate: until it opens, the messages the socket receives wait in
-``early``, where only ``on_connect`` reads them, and only sends made from
-``on_connect`` go straight to the socket (everybody else's wait in the
-outbox). The gate runs ``on_connect``; then, once the link is adopted (at
-once, except for a rotation's successor), it flushes the outbox and opens:
-the link is ``live``.
+The gate: until ``on_connect`` has returned, the messages the socket
+receives wait in ``early``, where only ``on_connect`` reads them, and only
+its sends go straight to the socket. Once it has returned and the link is
+adopted (at once, except for a rotation's successor), the link is ``live``:
+what it reads goes to the application. Sends made elsewhere keep going to
+the outbox until the outbox has been flushed onto the socket (``sending``),
+so none overtakes one made while the connection was down.
 """
 
 from __future__ import annotations
@@ -108,6 +109,7 @@ class Link:
         "pong",
         "read_at",
         "retired",
+        "sending",
         "tasks",
         "waiter",
         "watchers",
@@ -122,7 +124,8 @@ class Link:
         self.adopted = adopted  # False for a rotation's successor until adopted
         self.hook_done = parts.on_connect is None  # on_connect has returned
         self.hook_error: BaseException | None = None  # on_connect raised this
-        self.live = False  # the gate has opened
+        self.live = False  # what it reads goes to the application
+        self.sending = False  # sends go straight to it (the outbox is flushed)
         self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
         self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
         self.ending: Disconnect | None = None  # why wsclient ends this socket
@@ -142,22 +145,24 @@ class Link:
 
     def proceed(self) -> asyncio.Task[None] | None:
         """Open the gate as far as it goes now: run on_connect (in a task whose
-        context makes it read and write this socket), then, if adopted, flush
-        the outbox and go live. Returns the gate's task, if it needs one."""
+        context makes it read and write this socket); then, if adopted, go
+        live and flush the outbox. Returns the gate's task, if one runs."""
         if not self.hook_done:
             context = contextvars.copy_context()
             context.run(current_hook.set, self)
             return self.spawn(self._gate(), "on_connect", context)
         if not self.adopted:
             return None
-        if len(self.parts.outbox):
-            return self.spawn(self._go_live(), "flush")
         self._let_through()
+        if len(self.parts.outbox):
+            return self.spawn(self._flush(), "flush")
+        self.sending = True
         return None
 
     async def _gate(self) -> None:
         if await self._run_hook() and self.adopted:
-            await self._go_live()
+            self._let_through()
+            await self._flush()
 
     async def _run_hook(self) -> bool:
         """on_connect, bounded by open_timeout; False if it failed (the socket
@@ -182,21 +187,22 @@ class Link:
                 self.close(Disconnect(1011, "on_connect failed", kind=DisconnectKind.USER))
         return self.hook_done
 
-    async def _go_live(self) -> None:
+    async def _flush(self) -> None:
+        """Flush the outbox (not bounded by open_timeout: a paced flush may
+        take long; a peer that stopped reading is the heartbeat's to find)."""
         try:
             await self.parts.outbox.flush(self.write)
         except ConnectionError:
             self.lose("the connection dropped while the outbox was flushed")
             return
-        # No await between the flush finding the outbox empty and the gate
-        # opening: a send made meanwhile went to the outbox and was flushed;
-        # from here on, sends go straight to the socket, after those.
+        # No await between the flush finding the outbox empty and sends going
+        # straight to the socket: a send made meanwhile went to the outbox and
+        # was flushed; from here on, sends go straight to it, after those.
         if self.ending is None:
-            self._let_through()
+            self.sending = True
 
     def _let_through(self) -> None:
-        """Open the gate: the early messages, then all the socket reads, go to
-        the application; sends go straight to the socket."""
+        """The early messages, then all the socket reads, go to the application."""
         self.live = True
         early, self.early = self.early, None
         if early:
@@ -319,8 +325,8 @@ class Link:
     def close(self, why: Disconnect) -> None:
         """End the socket with a closing handshake, in a task of its own (so the
         caller's cancellation cannot cut it), bounded by close_timeout. Does
-        nothing if the socket is on its way out already."""
-        if self.ending is not None:
+        nothing if the socket is on its way out already, or retired."""
+        if self.ending is not None or self.retired:
             return
         self.ending = why
         self.parts.inbox.resume_reader()

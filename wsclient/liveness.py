@@ -47,6 +47,8 @@ class Heartbeat:
 
     def _look(self) -> None:
         link = self._link
+        if link.retired:  # (a timer that was due as it was stopped)
+            return
         clock, inbox = link.parts.clock, link.parts.inbox
         if inbox.paused:  # a slow consumer holds the reader, not the peer
             inbox.resume_reader()
@@ -103,6 +105,8 @@ class Watchdog:
 
     def _look(self) -> None:
         link = self._link
+        if link.retired:  # (a timer that was due as it was stopped)
+            return
         meter = link.parts.meter
         now = link.parts.clock.now()
         if meter.messages_in != self._seen or link.parts.inbox.paused:

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception_type
 
@@ -25,7 +26,7 @@ from .endpoints import Targets
 from .errors import ConnectionClosed, RetriesExhausted
 from .events import GaveUp, Stale
 from .lifecycle import Lifecycle
-from .link import Link, Parts, dial
+from .link import Link, Parts, current_hook, dial
 from .policy import Fail, HoldOff, Refresh, Stop
 from .retry import Fatal, Nap, Retry, Streak, retry_of
 from .state import TERMINAL, State
@@ -94,29 +95,46 @@ class Supervisor:
 
     # -- what the application asks for ---------------------------------------------
 
+    def owns(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether ``task`` is one the supervisor waits on (so it must not wait
+        on the supervisor): the supervisor itself (on_event), a helper of its
+        sockets (on_stale, a rotation), or code running as an on_connect that
+        has not returned (it may await ``task``). Code that on_connect started
+        and that outlives it is the application's."""
+        if task is self.task:
+            return True
+        for link in (self.link, self.successor):
+            if link is not None and link.tasks and task in link.tasks:
+                return True
+        hook = current_hook.get()
+        return hook is not None and hook.parts is self.parts and not hook.hook_done
+
     def close(self, why: Disconnect, *, cancel: bool) -> None:
         """Close for good. An open socket gets a closing handshake; a socket
         already on its way out ends by itself; while waiting or connecting
         there is nothing to close, so the supervisor is cancelled when
         ``cancel`` allows (not from its own tasks: a close from on_event or
-        on_connect is seen at the next look at ``closing``)."""
-        if self.closing is not None or self.done:
+        on_connect is seen at the next look at ``closing``). A second close
+        may still do what the first could not (cancel, from outside)."""
+        if self.done:
             return
-        self.closing = why
-        self._nap.cut()
+        if self.closing is None:
+            self.closing = why
+            self._nap.cut()
         link = self.link
-        if link is not None and link.ending is None:
+        if link is not None and link.ending is None and not link.retired:
             self.life.set_state(State.CLOSING)
-            link.close(why)
+            link.close(self.closing)
         elif link is None and cancel and self.task is not None:
             self.task.cancel()
 
     def reconnect(self) -> None:
-        """Drop the open socket (a closing handshake with 1000), or end the wait."""
+        """Drop the open socket (a closing handshake with 1000), or end the
+        wait before the next attempt (an attempt under way goes on)."""
         link = self.link
-        if link is not None and link.ending is None:
+        if link is not None and link.ending is None and not link.retired:
             link.close(Disconnect(1000, "reconnect requested", kind=DisconnectKind.FORCED))
-        else:
+        elif self.life.state is State.WAITING:
             self._nap.cut()
 
     def resume(self) -> None:
@@ -212,9 +230,13 @@ class Supervisor:
         streak.attempt += 1
         self._nap.reset()
         self.life.set_state(State.CONNECTING)
-        successor, self.successor = self.successor, None
-        if successor is not None and await rotation.adopt(successor, self.parts.clock.now()):
-            return successor
+        successor = self.successor
+        if successor is not None:
+            # Still ours while adopting: if close() cancels us here, end() retires it.
+            adopted = await rotation.adopt(successor, self.parts.clock.now())
+            self.successor = None
+            if adopted:
+                return successor
         try:
             url, headers = await self.targets.resolve(self.round.current)
         except Exception as exc:  # the application's url or headers callable
@@ -227,7 +249,18 @@ class Supervisor:
             if retry is not None:
                 raise retry
             return None
+        if self._closed_meanwhile(link):
+            await link.retire(current=False)
+            return None
         return link
+
+    def _closed_meanwhile(self, link: Link) -> bool:
+        """close() came while the handshake ran: the new socket is never
+        used (closed with the code close() gave)."""
+        if self.closing is None:
+            return False
+        link.close(self.closing)
+        return True
 
     async def _open(self, link: Link, attempt: int) -> None:
         """A socket is open: announce it, start its helpers and its gate."""

@@ -71,6 +71,28 @@ class _Activity:
         return activity
 
 
+class _Timer:
+    """A timer of a FakeClock: its future wakes when due, then the callback
+    runs, unless the timer was cancelled meanwhile."""
+
+    __slots__ = ("_callback", "cancelled", "due")
+
+    def __init__(self, due: asyncio.Future[None], callback: Callable[[], object]) -> None:
+        self.due = due
+        self._callback = callback
+        self.cancelled = False
+        due.add_done_callback(self._fire)
+
+    def _fire(self, due: asyncio.Future[None]) -> None:
+        if not self.cancelled and not due.cancelled():
+            self._callback()
+
+    def cancel(self) -> None:
+        """Call it off (nothing happens if it ran already)."""
+        self.cancelled = True
+        self.due.cancel()
+
+
 class FakeClock:
     """A clock whose time only moves when a test, or an idle event loop, moves it.
 
@@ -119,15 +141,15 @@ class FakeClock:
             self._arm(loop, _Activity.of(loop), self._idle)
         await waiter
 
-    def call_later(self, seconds: float, callback: Callable[[], object]) -> asyncio.Future[None]:
+    def call_later(self, seconds: float, callback: Callable[[], object]) -> _Timer:
         """Call ``callback`` when virtual time has advanced by ``seconds``
-        (recorded in :attr:`sleeps` like a sleep); cancel the returned future
-        to call it off."""
+        (recorded in :attr:`sleeps` like a sleep); ``cancel()`` on what it
+        returns calls it off, even once due."""
         self.sleeps.append(seconds)
         loop = asyncio.get_running_loop()
-        timer: asyncio.Future[None] = loop.create_future()
-        timer.add_done_callback(lambda done: done.cancelled() or callback())
-        heapq.heappush(self._sleepers, (self._now + max(seconds, 0.0), next(self._order), timer))
+        timer = _Timer(loop.create_future(), callback)
+        due = (self._now + max(seconds, 0.0), next(self._order), timer.due)
+        heapq.heappush(self._sleepers, due)
         if seconds <= 0:
             self._wake_due()
         elif self._autojump and self._check is None:
