@@ -28,34 +28,52 @@ __all__ = ["Heartbeat", "Watchdog"]
 _EPSILON = 1e-6  # seconds: less than this left of a wait is no wait
 
 
-class Heartbeat:
-    """Pings ``link`` after ``interval`` quiet seconds; loses it if nothing is
-    read within ``pong_timeout`` after the ping."""
+class _OnTimers:
+    """A watcher of a link: one look pending on the clock at a time, none
+    once stopped."""
 
-    __slots__ = ("_interval", "_link", "_pong_timeout", "_resumed", "_timer")
+    __slots__ = ("_link", "_timer")
 
-    def __init__(self, link: Link, interval: float, pong_timeout: float) -> None:
+    def __init__(self, link: Link, first: float) -> None:
         self._link = link
-        self._interval = interval
-        self._pong_timeout = pong_timeout
-        self._resumed = link.opened_at  # when a paused reader was last let go
-        self._timer: Timer = link.later(interval, self._look)
+        self._timer: Timer = link.later(first, self._due)
 
     def stop(self) -> None:
         """The socket is gone: no more looks."""
         self._timer.cancel()
 
+    def _look_in(self, delay: float) -> None:
+        self._timer = self._link.later(delay, self._due)
+
+    def _due(self) -> None:
+        if not self._link.retired:  # (a timer that was due as it was stopped)
+            self._look()
+
+    def _look(self) -> None:
+        raise NotImplementedError
+
+
+class Heartbeat(_OnTimers):
+    """Pings ``link`` after ``interval`` quiet seconds; loses it if nothing is
+    read within ``pong_timeout`` after the ping."""
+
+    __slots__ = ("_interval", "_pong_timeout", "_resumed")
+
+    def __init__(self, link: Link, interval: float, pong_timeout: float) -> None:
+        self._interval = interval
+        self._pong_timeout = pong_timeout
+        self._resumed = link.opened_at  # when a paused reader was last let go
+        super().__init__(link, interval)
+
     def _look(self) -> None:
         link = self._link
-        if link.retired:  # (a timer that was due as it was stopped)
-            return
         clock, inbox = link.parts.clock, link.parts.inbox
         if inbox.paused:  # a slow consumer holds the reader, not the peer
             inbox.resume_reader()
             self._resumed = clock.now()
         wait = max(link.read_at, self._resumed) + self._interval - clock.now()
         if wait > _EPSILON:  # (a float residue is no reason to wait again)
-            self._timer = link.later(wait, self._look)
+            self._look_in(wait)
         else:
             link.spawn(self._ping(), "heartbeat", transient=True)
 
@@ -78,35 +96,28 @@ class Heartbeat:
                 return
         finally:
             link.pong = None
-        self._look()
+        self._due()
 
 
-class Watchdog:
+class Watchdog(_OnTimers):
     """Loses ``link`` when no data message came for ``limit`` seconds (from
     the moment it opened), unless ``stale(idle)`` says to keep waiting. Looks
     four times per ``limit``; notes when data last flowed in the meter."""
 
-    __slots__ = ("_limit", "_link", "_seen", "_since", "_stale", "_timer")
+    __slots__ = ("_limit", "_seen", "_since", "_stale")
 
     def __init__(
         self, link: Link, limit: float, stale: Callable[[float], Awaitable[bool]]
     ) -> None:
         meter = link.parts.meter
-        self._link = link
         self._limit = limit
         self._stale = stale
         self._seen = meter.messages_in
         self._since = meter.data_at = link.parts.clock.now()
-        self._timer: Timer = link.later(limit / 4, self._look)
-
-    def stop(self) -> None:
-        """The socket is gone: no more looks."""
-        self._timer.cancel()
+        super().__init__(link, limit / 4)
 
     def _look(self) -> None:
         link = self._link
-        if link.retired:  # (a timer that was due as it was stopped)
-            return
         meter = link.parts.meter
         now = link.parts.clock.now()
         if meter.messages_in != self._seen or link.parts.inbox.paused:
@@ -115,7 +126,7 @@ class Watchdog:
         elif now - self._since >= self._limit - _EPSILON:
             link.spawn(self._judge(now - self._since), "stale watchdog", transient=True)
             return
-        self._timer = link.later(self._limit / 4, self._look)
+        self._look_in(self._limit / 4)
 
     async def _judge(self, idle: float) -> None:
         link = self._link
@@ -123,4 +134,4 @@ class Watchdog:
             link.lose(f"no data for {idle:g} s", DisconnectKind.STALE)
             return
         self._since = link.parts.clock.now()
-        self._timer = link.later(self._limit / 4, self._look)
+        self._look_in(self._limit / 4)
