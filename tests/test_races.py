@@ -536,3 +536,33 @@ async def test_messages_flow_while_a_stuck_flush_holds_back_only_the_sends(
         await conn.send_str("later")  # waits behind "buffered", never overtakes it
         assert conn.unsent == ["later"]  # "buffered" is being written
         assert stuck.sent == []
+
+
+# -- boundaries and backpressure ------------------------------------------------------
+
+
+async def test_max_queue_bounds_the_messages_of_all_sockets_waiting_together(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    # Nothing is consumed: the first socket's three messages wait, so the
+    # second socket's reader may add only one before it pauses (max_queue 4
+    # in all); once the consumer crosses into its segment, it reads on.
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket()
+    first.feed("a1", "a2", "a3")
+    first.feed_close(1012)
+    second.feed(*(f"b{n}" for n in range(1, 7)))
+    transport.add(first, second)
+    async with fake_connection(transport, options, max_queue=4) as conn:
+        await until(clock, lambda: conn.stats.connects == 2 and conn.stats.messages_in == 4)
+        await clock.sleep(5)
+        assert conn.stats.messages_in == 4
+        assert len(second.incoming) == 5
+        stream = conn.stream()
+        items = [await anext(stream) for _ in range(4)]
+        assert [getattr(i, "data", i.__class__.__name__) for i in items] == [
+            "a1", "a2", "a3", "Reconnected"
+        ]  # fmt: skip
+        rest = [getattr(await anext(stream), "data", None) for _ in range(6)]
+        assert rest == [f"b{n}" for n in range(1, 7)]
+        await conn.close()

@@ -25,12 +25,15 @@ from .events import (
     ConnectFailed,
     Disconnected,
     Event,
+    Gap,
     GaveUp,
     HoldingOff,
+    Reconnected,
     ReconnectScheduled,
     Stale,
 )
 from .policy import Decision, Fail, HoldOff, Reconnect, ReconnectPolicy, Refresh, Stop
+from .sequence import Resync
 from .session import Session, connect
 from .state import State
 from .stats import Stats
@@ -52,6 +55,7 @@ __all__ = [
     "Exponential",
     "Fail",
     "FatalClose",
+    "Gap",
     "GaveUp",
     "HandshakeRejected",
     "HoldOff",
@@ -62,7 +66,9 @@ __all__ = [
     "ReconnectBudget",
     "ReconnectPolicy",
     "ReconnectScheduled",
+    "Reconnected",
     "Refresh",
+    "Resync",
     "RetriesExhausted",
     "ScaledClock",
     "Session",

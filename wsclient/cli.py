@@ -38,6 +38,7 @@ from .events import (
     ConnectFailed,
     Disconnected,
     Event,
+    Gap,
     GaveUp,
     ReconnectScheduled,
     Stale,
@@ -75,6 +76,8 @@ def describe(event: Event) -> str:
     if isinstance(event, Stale):
         then = "keeping on" if event.kept_waiting else "reconnecting"
         return f"no data for {event.idle:.1f} s: {then}"
+    if isinstance(event, Gap):
+        return f"gap in {event.stream!r}: expected {event.expected}, got {event.received}"
     return f"holding off {event.delay:.1f} s: {event.reason}"
 
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from types import MappingProxyType
+from typing import Any, TypeVar, overload
 
 from aiohttp import WSMessage
 
@@ -31,17 +32,22 @@ from .budget import ReconnectBudget
 from .disconnect import Disconnect, DisconnectKind, is_valid_wire_code
 from .endpoints import Targets
 from .errors import ConnectionClosed, InvalidState
+from .events import Gap, Reconnected
 from .inbox import Inbox
 from .link import Link, Parts, current_hook
 from .options import Options
 from .outbox import Outbox, Outgoing, utf8_size
+from .sequence import Sequencer
 from .state import TERMINAL, State
 from .stats import Meter, Stats
+from .stream import Stream
 from .supervisor import Supervisor
 from .tasks import await_all
 from .transport import Transport
 
 __all__ = ["Connection"]
+
+T = TypeVar("T")
 
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes
 
@@ -74,7 +80,7 @@ class Connection:
     Create one with ``wsclient.connect()`` or ``Session.connect()``.
     """
 
-    __slots__ = ("_core", "_parts")
+    __slots__ = ("_core", "_parts", "_sequencer")
 
     def __init__(
         self,
@@ -97,6 +103,7 @@ class Connection:
             outbox=Outbox(options.buffer_size),
             on_connect=None if on_connect is None else functools.partial(on_connect, self),
         )
+        self._sequencer = Sequencer()
         on_stale = options.on_stale
         self._core = Supervisor(
             targets,
@@ -139,7 +146,15 @@ class Connection:
             buffered=len(self._parts.outbox),
             last_close_code=meter.last_code,
             uptime=now - link.opened_at if link is not None else 0.0,
+            duplicates=self._sequencer.duplicates,
+            gaps=self._sequencer.gaps,
         )
+
+    @property
+    def position(self) -> Mapping[Hashable, int]:
+        """Per stream, the last seq yielded (with a ``sequence`` key): read it
+        in ``on_connect`` to resume where the application is."""
+        return MappingProxyType(self._sequencer.positions)
 
     @property
     def unsent(self) -> list[str | bytes]:
@@ -221,27 +236,51 @@ class Connection:
 
     def __aiter__(self) -> AsyncIterator[WSMessage]:
         hook = self._hook()
-        if hook is not None:
-            return self._hooked(hook)
-        self._check_opened()
-        return self._parts.inbox
+        if hook is None and self._parts.options.sequence is None:
+            self._check_opened()
+            return self._parts.inbox  # the fast path
+        return self._stream(hook, None, markers=False)
+
+    @overload
+    def stream(self) -> AsyncIterator[WSMessage | Reconnected | Gap]: ...
+    @overload
+    def stream(self, *, loads: Callable[[Any], T]) -> AsyncIterator[T | Reconnected | Gap]: ...
+    def stream(self, *, loads: Callable[[Any], Any] | None = None) -> AsyncIterator[Any]:
+        """Messages across reconnects, and markers where the stream has a seam.
+
+        Every message of connection N comes before any of connection N+1, and
+        a :class:`~wsclient.Reconnected` marker stands between them. With a
+        ``sequence`` key, duplicates are dropped and a jump in a stream is
+        announced by a :class:`~wsclient.Gap` marker (and event) just before
+        the message that revealed it.
+
+        Args:
+            loads: Decode each message's data with it (``json.loads``,
+                ``orjson.loads``): the stream yields what it returns, and the
+                ``sequence`` key gets that too (one decoding per message).
+        """
+        return self._stream(self._hook(), loads, markers=True)
+
+    def _stream(
+        self, hook: Link | None, loads: Callable[[Any], Any] | None, *, markers: bool
+    ) -> Stream:
+        if hook is None:
+            self._check_opened()
+        return Stream(
+            self._parts.inbox,
+            hook=hook,
+            key=self._parts.options.sequence,
+            sequencer=self._sequencer,
+            emit=self._core.life.emit,
+            loads=loads,
+            markers=markers,
+        )
 
     async def __anext__(self) -> WSMessage:
         try:
             return await self.receive()
         except ConnectionClosed:
             raise StopAsyncIteration from None
-
-    async def _hooked(self, hook: Link) -> AsyncIterator[WSMessage]:
-        """``async for`` inside on_connect: its own socket's messages; once its
-        gate has opened (on_connect's code may run on), the inbox's."""
-        try:
-            while (msg := await hook.receive()) is not None:
-                yield msg
-        except ConnectionClosed:
-            return
-        async for msg in self._parts.inbox:
-            yield msg
 
     async def receive(self) -> WSMessage:
         """The next TEXT or BINARY message, waiting across reconnects.

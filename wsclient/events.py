@@ -6,6 +6,7 @@ Every wait the client is about to take is announced with its ``delay``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from .disconnect import Disconnect, Initiator
@@ -16,9 +17,11 @@ __all__ = [
     "Connected",
     "Disconnected",
     "Event",
+    "Gap",
     "GaveUp",
     "HoldingOff",
     "ReconnectScheduled",
+    "Reconnected",
     "Stale",
 ]
 
@@ -97,4 +100,35 @@ class GaveUp:
     cause: Disconnect
 
 
-Event = Connected | Disconnected | ConnectFailed | ReconnectScheduled | HoldingOff | GaveUp | Stale
+@dataclass(frozen=True, slots=True)
+class Reconnected:
+    """A marker in ``conn.stream()``: the messages before it came from earlier
+    connections, those after it from connection number ``connection``
+    (1-based, counting every socket opened). ``cause`` is how the connection
+    whose messages came last before it ended."""
+
+    connection: int
+    cause: Disconnect
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Messages of ``stream`` are missing: after the last one yielded, the next
+    came with ``received`` where ``expected`` was due. A marker in
+    ``conn.stream()`` just before that message, and an event."""
+
+    stream: Hashable
+    expected: int
+    received: int
+
+
+Event = (
+    Connected
+    | Disconnected
+    | ConnectFailed
+    | ReconnectScheduled
+    | HoldingOff
+    | GaveUp
+    | Stale
+    | Gap
+)

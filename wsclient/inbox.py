@@ -6,6 +6,12 @@ pauses once ``limit`` messages wait, until the consumer has drained them
 (backpressure). Once the connection has ended, a starved consumer gets how
 it ended. The pause and resume are this module's; others only ask for a
 resume (a socket that is ending, the heartbeat).
+
+Each socket's messages fill a deque of their own (a segment): a new socket
+starts one behind a :class:`~wsclient.events.Reconnected` marker, and the
+consumer moves on to it only when the one it reads is drained. So every
+message of connection N comes before any of connection N+1, at no cost per
+message: the boundary is looked at only when a deque runs empty.
 """
 
 from __future__ import annotations
@@ -17,8 +23,9 @@ from typing import Protocol
 
 from aiohttp import WSMessage, WSMsgType
 
-from .disconnect import Disconnect
+from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState, WSClientError
+from .events import Reconnected
 from .stats import Meter
 from .tasks import settle
 
@@ -44,12 +51,27 @@ class Inbox:
     """The messages one connection received and the application has not
     taken yet; an async iterator of them (the fast path of ``async for``)."""
 
-    __slots__ = ("_end", "_paused", "_waiter", "limit", "messages", "meter")
+    __slots__ = (
+        "_end",
+        "_later",
+        "_paused",
+        "_reading",
+        "_started",
+        "_waiter",
+        "cause",
+        "limit",
+        "messages",
+        "meter",
+    )
 
     def __init__(self, limit: int, meter: Meter) -> None:
         self.limit = limit  # max_queue: the reader pauses at this many
         self.meter = meter
-        self.messages: deque[WSMessage] = deque()
+        self.messages: deque[WSMessage] = deque()  # the consumer's segment
+        self._reading = self.messages  # the reader's: the newest
+        self._later: deque[tuple[Reconnected, deque[WSMessage]]] = deque()  # after the consumer's
+        self._started = False  # a socket has delivered
+        self.cause: Disconnect | None = None  # how the last socket that delivered ended
         self._waiter: asyncio.Future[None] | None = None  # a starved consumer
         self._paused: asyncio.Future[None] | None = None  # the reader, at the limit
         self._end: BaseException | None = None  # how the connection ended
@@ -72,25 +94,40 @@ class Inbox:
         """The next message, waiting for one; once the connection has ended
         and the inbox is empty, raises how it ended (``ConnectionClosed`` if
         cleanly)."""
-        if not self.messages:
+        while not self.messages:
             await self._fill()
         return self.messages.popleft()
 
+    async def item(self) -> WSMessage | Reconnected:
+        """The next message, or the marker of a boundary crossed on the way
+        to it (see :meth:`get`)."""
+        while not self.messages:
+            if (marker := await self._fill()) is not None:
+                return marker
+        return self.messages.popleft()
+
     async def take(self) -> list[WSMessage]:
-        """Every message waiting, at least one (see :meth:`get`); the reader
-        may read on."""
-        if not self.messages:
+        """Every message waiting in the segment, at least one (see
+        :meth:`get`); the reader may read on."""
+        while not self.messages:
             await self._fill()
         batch = list(self.messages)
         self.messages.clear()
         self.resume_reader()
         return batch
 
-    async def _fill(self) -> None:
-        while not self.messages:
-            if self._end is not None:
-                raise self._ending()
-            await self._starve()
+    async def _fill(self) -> Reconnected | None:
+        """The consumer's segment is drained: move on to the next one (its
+        marker is returned), or wait for news; raise how the connection ended
+        once nothing is left."""
+        if self._later:
+            marker, self.messages = self._later.popleft()
+            self.resume_reader()  # the messages before it no longer count against it
+            return marker
+        if self._end is not None:
+            raise self._ending()
+        await self._starve()
+        return None
 
     def end(self, error: BaseException) -> None:
         """The connection has ended: a consumer that finds the inbox empty
@@ -131,9 +168,9 @@ class Inbox:
         The hot path: counting (the UTF-8 size, inlined), a deque, a wake-up
         only when a consumer is starved, and one high-water check.
         """
-        messages = self.messages
+        messages = self._reading
         append = messages.append
-        limit = self.limit
+        room = self._room()
         meter = self.meter
         text, binary = _TEXT, _BINARY
         while True:
@@ -149,8 +186,9 @@ class Inbox:
                 append(msg)
                 if self._waiter is not None:
                     self._wake()
-                if len(messages) >= limit:
+                if len(messages) >= room:
                     await self._pause(source)
+                    room = self._room()
             elif (end := await source.control(msg)) is not None:
                 return end
 
@@ -162,11 +200,28 @@ class Inbox:
         ascii_or_bytes = msg.type is _BINARY or data.isascii()
         meter.bytes_in += len(data) if ascii_or_bytes else len(data.encode())
 
+    def begin(self) -> None:
+        """A socket starts to deliver: its messages go to a new segment, after
+        all that earlier sockets delivered (the first socket's need none)."""
+        if not self._started:
+            self._started = True
+            return
+        cause = self.cause or Disconnect(kind=DisconnectKind.LOST, detail="ended unseen")
+        self._reading = deque()
+        self._later.append((Reconnected(self.meter.connects, cause), self._reading))
+        self._wake()
+
     def extend(self, messages: Iterable[WSMessage]) -> None:
         """Hand the consumer messages read elsewhere (a socket's early ones)."""
-        self.messages.extend(messages)
-        if self.messages:
+        self._reading.extend(messages)
+        if self._reading:
             self._wake()
+
+    def _room(self) -> int:
+        """How many messages the reader's segment may hold before the reader
+        pauses: ``limit`` in all, counting those of earlier segments."""
+        waiting = len(self.messages) + sum(len(segment) for _, segment in self._later)
+        return max(self.limit - waiting + len(self._reading), 1)
 
     @property
     def paused(self) -> bool:

@@ -202,8 +202,10 @@ class Link:
             self.sending = True
 
     def _let_through(self) -> None:
-        """The early messages, then all the socket reads, go to the application."""
+        """The early messages, then all the socket reads, go to the
+        application, after all that earlier sockets delivered."""
         self.live = True
+        self.parts.inbox.begin()
         early, self.early = self.early, None
         if early:
             self.parts.inbox.extend(early)
@@ -401,7 +403,6 @@ class Link:
             await self.halt()
         finally:
             self.parts.transport.abort(self.ws)
-            early, self.early = self.early, None
             self._wake_hook()
             # Which early messages reach the application. A successor never
             # adopted only repeats the old socket's stream: none. Until
@@ -411,5 +412,6 @@ class Link:
             # the next socket's on_connect asks again. After it returned (the
             # socket died while the outbox flushed), they are the server's
             # data: the application gets them, before the next socket's.
-            if early and current and self.hook_done:
-                self.parts.inbox.extend(early)
+            if self.early and current and self.hook_done:
+                self._let_through()
+            self.early = None

@@ -18,6 +18,7 @@ from yarl import URL
 from .clock import Clock, SystemClock
 from .policy import ReconnectPolicy
 from .redact import redact_url
+from .sequence import Key
 
 if TYPE_CHECKING:
     from .events import Event
@@ -113,6 +114,11 @@ class Options:
         origin: The ``Origin`` header.
         ssl: An ``SSLContext``, or ``True`` for default verification; ``False``
             turns verification off (logged as a warning).
+        sequence: ``key(msg)`` returns ``(stream, seq)`` for a sequenced
+            message, ``wsclient.Resync(stream, seq)`` for one that starts its
+            stream afresh, or ``None``: ``conn.stream()`` and ``async for``
+            then drop duplicates and announce gaps (``key`` gets what
+            ``stream(loads=...)`` decoded, if it decodes).
     """
 
     policy: ReconnectPolicy = field(default_factory=ReconnectPolicy.default)
@@ -138,6 +144,7 @@ class Options:
     protocols: Sequence[str] = ()
     origin: str | None = None
     ssl: _ssl.SSLContext | bool = True
+    sequence: Key | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.policy, ReconnectPolicy):
@@ -145,6 +152,7 @@ class Options:
         _callable("on_connect", self.on_connect)
         _callable("on_event", self.on_event)
         _callable("on_stale", self.on_stale)
+        _callable("sequence", self.sequence)
         _positive("stale_after", self.stale_after, optional=True)
         _positive("max_age", self.max_age, optional=True)
         _callable("stop", self.stop)

@@ -37,6 +37,7 @@ from .options import (
     endpoints,
 )
 from .policy import ReconnectPolicy
+from .sequence import Key
 from .transport import AiohttpTransport, Transport, refuse_redirects
 
 __all__ = ["ConnectOptions", "Session", "connect"]
@@ -63,6 +64,7 @@ class ConnectOptions(TypedDict, total=False):
     headers: HeadersSource | None
     stale_after: float | None
     max_age: float | None
+    sequence: Key | None
     clock: Clock
     rng: Random
     open_timeout: float | None

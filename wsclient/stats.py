@@ -60,6 +60,8 @@ class Stats:
         buffered: Messages waiting in the outbox.
         last_close_code: The effective close code of the last disconnect.
         uptime: Seconds the current connection has been open (0 while down).
+        duplicates: Messages the ``sequence`` key found repeated, dropped.
+        gaps: Jumps in a stream's numbering the ``sequence`` key found.
     """
 
     state: State
@@ -76,3 +78,5 @@ class Stats:
     buffered: int
     last_close_code: int | None
     uptime: float
+    duplicates: int = 0
+    gaps: int = 0

@@ -180,6 +180,8 @@ class Supervisor:
             finally:
                 await link.retire(current=True)
                 self.link = None
+            if link.live:  # the next socket's messages follow a marker saying so
+                self.parts.inbox.cause = disconnect
             if plan.stable(
                 disconnect,
                 opened_at=link.opened_at,
