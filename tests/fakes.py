@@ -51,6 +51,7 @@ class FakeSocket:
     ) -> None:
         self.incoming: deque[WSMessage] = deque()
         self.sent: list[str | bytes] = []
+        self.sent_at: list[float] = []  # when each was written (with a clock)
         self.close_code: int | None = None  # the client's close frame
         self.aborted = False
         self.pings = 0
@@ -118,6 +119,8 @@ class FakeSocket:
             if self._gone:
                 raise ConnectionResetError("Cannot write to closing transport")
         self.sent.append(data)
+        if self._clock is not None:
+            self.sent_at.append(self._clock.now())
 
     async def ping(self, message: bytes = b"") -> None:
         if self._gone:

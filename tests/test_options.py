@@ -59,6 +59,10 @@ def test_url_must_be_a_string_or_url() -> None:
         ("ssl", "yes", TypeError, "ssl must be a bool or an SSLContext"),
         ("headers", {"X-Num": 1}, TypeError, "headers must map str to str"),
         ("protocols", "chat", TypeError, "protocols must be a sequence of str"),
+        ("send_rate", 0, ValueError, "send_rate must be a finite number > 0"),
+        ("send_rate", float("inf"), ValueError, "send_rate"),
+        ("send_rate", "10", TypeError, "send_rate must be a number"),
+        ("sequence", "seq", TypeError, "sequence must be callable"),
     ],
 )
 def test_bad_options_are_refused_by_name(

@@ -36,7 +36,7 @@ from .events import Gap, Reconnected
 from .inbox import Inbox
 from .link import Link, Parts, current_hook
 from .options import Options
-from .outbox import Outbox, Outgoing, utf8_size
+from .outbox import Outbox, Outgoing, Pacer, utf8_size
 from .sequence import Sequencer
 from .state import TERMINAL, State
 from .stats import Meter, Stats
@@ -101,6 +101,7 @@ class Connection:
             meter=meter,
             inbox=Inbox(options.max_queue, meter),
             outbox=Outbox(options.buffer_size),
+            pacer=None if options.send_rate is None else Pacer(options.clock, options.send_rate),
             on_connect=None if on_connect is None else functools.partial(on_connect, self),
         )
         self._sequencer = Sequencer()

@@ -34,7 +34,7 @@ from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState
 from .inbox import Inbox
 from .options import Options
-from .outbox import Outbox, Outgoing
+from .outbox import Outbox, Outgoing, Pacer
 from .redact import Redactor
 from .stats import Meter
 from .tasks import await_all, result, settle
@@ -71,6 +71,7 @@ class Parts:
     meter: Meter
     inbox: Inbox
     outbox: Outbox
+    pacer: Pacer | None  # send_rate
     on_connect: Callable[[], Awaitable[None] | None] | None  # bound to its connection
 
 
@@ -300,6 +301,8 @@ class Link:
             ConnectionError: the socket is ending, or its transport is closing
                 (the frame was not written, or was still in a buffer that is lost).
         """
+        if self.parts.pacer is not None:
+            await self.parts.pacer.wait()
         if self.ending is not None:  # no data frame after a close frame (RFC 6455 §5.5.1)
             raise ConnectionResetError("the socket is closing")
         data, size = message

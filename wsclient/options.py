@@ -114,6 +114,9 @@ class Options:
         origin: The ``Origin`` header.
         ssl: An ``SSLContext``, or ``True`` for default verification; ``False``
             turns verification off (logged as a warning).
+        send_rate: At most this many data messages a second, evenly spaced:
+            every send waits for its turn (the application's, on_connect's,
+            the outbox's flush after a reconnect); ``None`` is unpaced.
         sequence: ``key(msg)`` returns ``(stream, seq)`` for a sequenced
             message, ``wsclient.Resync(stream, seq)`` for one that starts its
             stream afresh, or ``None``: ``conn.stream()`` and ``async for``
@@ -144,6 +147,7 @@ class Options:
     protocols: Sequence[str] = ()
     origin: str | None = None
     ssl: _ssl.SSLContext | bool = True
+    send_rate: float | None = None
     sequence: Key | None = None
 
     def __post_init__(self) -> None:
@@ -155,6 +159,7 @@ class Options:
         _callable("sequence", self.sequence)
         _positive("stale_after", self.stale_after, optional=True)
         _positive("max_age", self.max_age, optional=True)
+        _positive("send_rate", self.send_rate, optional=True)
         _callable("stop", self.stop)
         _positive("heartbeat", self.heartbeat, optional=True)
         _positive("pong_timeout", self.pong_timeout)

@@ -1,8 +1,12 @@
-"""Sends made while no socket can take them.
+"""Sends made while no socket can take them, and the pace of all sends.
 
 Bounded (``buffer_size``), kept in order, never dropped silently: a full
 outbox refuses the send with ``BufferFull``, and a write that fails while
 flushing puts the message back at the head for the next socket.
+
+A :class:`Pacer` (``send_rate``) spaces every data message a connection
+writes (the application's, on_connect's, a flush) at least ``1/rate``
+seconds apart, on the injected clock: never more than ``rate`` in a second.
 """
 
 from __future__ import annotations
@@ -10,9 +14,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+from .clock import Clock
 from .errors import BufferFull
 
-__all__ = ["Outbox", "Outgoing", "utf8_size"]
+__all__ = ["Outbox", "Outgoing", "Pacer", "utf8_size"]
 
 Outgoing = tuple[str | bytes, int]
 """One message to send: its payload (str: TEXT, bytes: BINARY) and size in bytes."""
@@ -84,3 +89,23 @@ class Outbox:
             except BaseException:
                 queue.appendleft(message)  # not delivered: keep it for the next socket
                 raise
+
+
+class Pacer:
+    """Slots for writes, ``1/rate`` seconds apart, handed out in the order
+    they are asked for (so concurrent senders keep their order)."""
+
+    __slots__ = ("_clock", "_interval", "_next")
+
+    def __init__(self, clock: Clock, rate: float) -> None:
+        self._clock = clock
+        self._interval = 1.0 / rate
+        self._next = float("-inf")  # the earliest time of the next slot
+
+    async def wait(self) -> None:
+        """Wait for the next free slot (a cancelled wait leaves it unused)."""
+        now = self._clock.now()
+        slot = max(self._next, now)
+        self._next = slot + self._interval
+        if slot > now:
+            await self._clock.sleep(slot - now)

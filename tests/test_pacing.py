@@ -1,0 +1,106 @@
+"""Tier 2: paced sends (``send_rate``) over scripted fake sockets on the fake
+clock: a flush after a reconnect, on_connect's sends and live sends from
+several tasks all keep the pace, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import wsclient
+from wsclient import Connected
+from wsclient.testing import FakeClock
+
+from .conftest import Events
+from .fakes import FakeSocket, FakeTransport
+
+URL = "ws://feed.test/"
+
+
+@contextlib.asynccontextmanager
+async def paced(
+    transport: FakeTransport, options: dict[str, Any], **extra: Any
+) -> AsyncIterator[wsclient.Connection]:
+    settings = options | {"heartbeat": None, "send_rate": 10} | extra
+    async with (
+        wsclient.Session(transport=transport, **settings) as session,
+        session.connect(URL) as conn,
+    ):
+        yield conn
+
+
+def assert_paced(times: list[float], rate: float) -> None:
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert min(gaps) >= 1 / rate - 1e-9
+    for i, start in enumerate(times):  # never more than `rate` in any second
+        assert sum(1 for t in times[i:] if t < start + 1 - 1e-9) <= rate
+
+
+async def test_a_full_outbox_flushes_at_the_rate_in_order(
+    options: dict[str, Any], events: Events
+) -> None:
+    # An exchange that bans above 10 messages a second: 1,000 sends made
+    # while down leave over 100 s, not in one burst.
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket(clock=clock)
+    transport = FakeTransport(ConnectionRefusedError("down"), sock)
+    async with paced(transport, options) as conn:
+        for n in range(1000):
+            await conn.send_str(f"m{n}")
+        await events.wait_count(Connected, 1)
+        opened = events.when(Connected)
+        while len(sock.sent) < 1000:
+            await clock.sleep(1)
+        await conn.close()
+    assert sock.sent == [f"m{n}" for n in range(1000)]
+    assert sock.sent_at[0] == pytest.approx(opened)
+    assert sock.sent_at[-1] - sock.sent_at[0] == pytest.approx(99.9)
+    assert_paced(sock.sent_at, 10)
+
+
+async def test_on_connect_and_live_sends_share_the_pace(options: dict[str, Any]) -> None:
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket(clock=clock)
+
+    async def subscribe(conn: wsclient.Connection) -> None:
+        for channel in range(5):
+            await conn.send_json({"subscribe": channel})
+
+    async with paced(FakeTransport(sock), options, on_connect=subscribe) as conn:
+        senders = [
+            asyncio.create_task(conn.send_str(f"{who}{n}")) for n in range(10) for who in "ab"
+        ]
+        await asyncio.gather(*senders)
+        while len(sock.sent) < 25:
+            await clock.sleep(0.5)
+        await conn.close()
+    assert len(sock.sent) == 25
+    assert sock.sent[:5] == [f'{{"subscribe": {n}}}' for n in range(5)]
+    assert sock.sent[5:] == [f"{who}{n}" for n in range(10) for who in "ab"]  # asked-for order
+    assert_paced(sock.sent_at, 10)
+
+
+async def test_a_send_cut_short_while_waiting_for_its_turn_is_kept(
+    options: dict[str, Any], events: Events
+) -> None:
+    # The socket drops while sends wait for their turn: none is written to
+    # the dead socket or lost; they go out on the next one, in order.
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(clock=clock), FakeSocket(clock=clock)
+    async with paced(FakeTransport(first, second), options) as conn:
+        await events.wait_count(Connected, 1)
+        senders = [asyncio.create_task(conn.send_str(f"m{n}")) for n in range(10)]
+        while len(first.sent) < 3:
+            await clock.sleep(0.05)
+        first.drop()
+        await asyncio.gather(*senders)
+        while len(first.sent) + len(second.sent) < 10:
+            await clock.sleep(0.5)
+        await conn.close()
+    assert [*first.sent, *second.sent] == [f"m{n}" for n in range(10)]
+    assert len(first.sent) in (3, 4)
