@@ -20,6 +20,7 @@ way it reads (``receive()``, ``async for``, ``batches()``): the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
@@ -41,6 +42,7 @@ from .sequence import Sequencer
 from .state import TERMINAL, State
 from .stats import Meter, Stats
 from .stream import Stream
+from .subscriptions import Subscriptions, outgoing
 from .supervisor import Supervisor
 from .tasks import await_all
 from .transport import Transport
@@ -102,6 +104,7 @@ class Connection:
             inbox=Inbox(options.max_queue, meter),
             outbox=Outbox(options.buffer_size),
             pacer=None if options.send_rate is None else Pacer(options.clock, options.send_rate),
+            subscriptions=Subscriptions(),
             on_connect=None if on_connect is None else functools.partial(on_connect, self),
         )
         self._sequencer = Sequencer()
@@ -360,6 +363,74 @@ class Connection:
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
         """Send ``dumps(data)`` as a TEXT message (see :meth:`send_str`)."""
         await self.send_str(dumps(data))
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    @property
+    def subscriptions(self) -> list[Hashable]:
+        """The names subscribed with :meth:`subscribe`, oldest first."""
+        return self._parts.subscriptions.names()
+
+    async def subscribe(self, name: Hashable, message: Any, *, unsubscribe: Any = None) -> None:
+        """Subscribe ``name`` for as long as the connection lives: ``message``
+        goes out now if a socket is up, and again on every new socket, after
+        on_connect and before the outbox (never queued twice).
+
+        Args:
+            name: What the subscription is called (to unsubscribe it).
+            message: The message that subscribes: str (TEXT), bytes
+                (BINARY), or anything else, sent as JSON.
+            unsubscribe: The message that undoes it, for :meth:`unsubscribe`
+                (``None``: nothing is sent, new sockets just leave it out).
+
+        Raises:
+            TypeError, ValueError: a message that cannot be sent.
+            InvalidState: the connection has ended.
+        """
+        message, undo = outgoing(message, "message"), self._undo(unsubscribe)
+        self._check_alive()
+        self._parts.subscriptions.add(name, message, undo)
+        hook = self._hook()
+        link = hook or self._core.link
+        if link is None or not (link is hook or link.sending):
+            return  # the gate sends it (a socket being set up, or the next one)
+        sent = link.sent_subscriptions()
+        sent.add(name)
+        try:
+            await link.write(message)
+        except ConnectionError:
+            sent.discard(name)
+            if link is hook:  # on_connect runs again on the next socket
+                link.lose("send failed during on_connect")
+                raise ConnectionClosed("the connection dropped during on_connect") from None
+
+    async def unsubscribe(self, name: Hashable) -> None:
+        """Stop wanting ``name``: its unsubscribe message goes to every socket
+        that was sent its subscription, and no new socket is sent it.
+
+        Raises:
+            KeyError: ``name`` is not subscribed.
+        """
+        undo = self._parts.subscriptions.remove(name)
+        core = self._core
+        current = self._hook() or core.link
+        for link in (current, core.successor if core.successor is not current else None):
+            sent = link.subscribed if link is not None else None
+            if link is None or sent is None or name not in sent:
+                continue
+            sent.discard(name)
+            if undo is not None:
+                with contextlib.suppress(ConnectionError):  # gone, and its subscriptions
+                    await link.write(undo)
+
+    @staticmethod
+    def _undo(message: Any) -> Outgoing | None:
+        return None if message is None else outgoing(message, "unsubscribe")
+
+    def _check_alive(self) -> None:
+        core = self._core
+        if core.closing is not None or core.life.state in TERMINAL:
+            raise InvalidState(f"{self!r} has ended") from core.error
 
     async def _send(self, message: Outgoing) -> None:
         core = self._core

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import contextvars
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +37,7 @@ from .options import Options
 from .outbox import Outbox, Outgoing, Pacer
 from .redact import Redactor
 from .stats import Meter
+from .subscriptions import Subscriptions
 from .tasks import await_all, result, settle
 from .transport import Socket, Transport, close_reply, from_exception, from_message
 
@@ -72,6 +73,7 @@ class Parts:
     inbox: Inbox
     outbox: Outbox
     pacer: Pacer | None  # send_rate
+    subscriptions: Subscriptions
     on_connect: Callable[[], Awaitable[None] | None] | None  # bound to its connection
 
 
@@ -111,6 +113,7 @@ class Link:
         "read_at",
         "retired",
         "sending",
+        "subscribed",
         "tasks",
         "waiter",
         "watchers",
@@ -127,6 +130,7 @@ class Link:
         self.hook_error: BaseException | None = None  # on_connect raised this
         self.live = False  # what it reads goes to the application
         self.sending = False  # sends go straight to it (the outbox is flushed)
+        self.subscribed: set[Hashable] | None = None  # the subscriptions it was sent
         self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
         self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
         self.ending: Disconnect | None = None  # why wsclient ends this socket
@@ -146,24 +150,31 @@ class Link:
 
     def proceed(self) -> asyncio.Task[None] | None:
         """Open the gate as far as it goes now: run on_connect (in a task whose
-        context makes it read and write this socket); then, if adopted, go
-        live and flush the outbox. Returns the gate's task, if one runs."""
-        if not self.hook_done:
+        context makes it read and write this socket), send the subscriptions;
+        then, if adopted, go live and flush the outbox. Returns the gate's
+        task, if one runs."""
+        parts = self.parts
+        if not self.hook_done or parts.subscriptions.owed(self.subscribed):
             context = contextvars.copy_context()
             context.run(current_hook.set, self)
             return self.spawn(self._gate(), "on_connect", context)
         if not self.adopted:
             return None
         self._let_through()
-        if len(self.parts.outbox):
+        if len(parts.outbox):
             return self.spawn(self._flush(), "flush")
         self.sending = True
         return None
 
     async def _gate(self) -> None:
-        if await self._run_hook() and self.adopted:
+        if not self.hook_done and not await self._run_hook():
+            return
+        if self.adopted:
             self._let_through()
             await self._flush()
+        else:  # a rotation's successor: set up now, goes live once adopted
+            with contextlib.suppress(ConnectionError):  # (its reader says how it ended)
+                await self.parts.subscriptions.replay(self.sent_subscriptions(), self.write)
 
     async def _run_hook(self) -> bool:
         """on_connect, bounded by open_timeout; False if it failed (the socket
@@ -189,22 +200,37 @@ class Link:
         return self.hook_done
 
     async def _flush(self) -> None:
-        """Flush the outbox (not bounded by open_timeout: a paced flush may
-        take long; a peer that stopped reading is the heartbeat's to find)."""
+        """Send the subscriptions the socket lacks, then flush the outbox (not
+        bounded by open_timeout: a paced flush may take long; a peer that
+        stopped reading is the heartbeat's to find)."""
+        subscriptions, outbox = self.parts.subscriptions, self.parts.outbox
         try:
-            await self.parts.outbox.flush(self.write)
+            while True:
+                await subscriptions.replay(self.sent_subscriptions(), self.write)
+                await outbox.flush(self.write)
+                if not subscriptions.owed(self.subscribed):
+                    break
         except ConnectionError:
             self.lose("the connection dropped while the outbox was flushed")
             return
-        # No await between the flush finding the outbox empty and sends going
-        # straight to the socket: a send made meanwhile went to the outbox and
-        # was flushed; from here on, sends go straight to it, after those.
+        # No await between the last look at both and sends going straight to
+        # the socket: a send (or subscription) made meanwhile waited and was
+        # sent; from here on, sends go straight to it, after those.
         if self.ending is None:
             self.sending = True
+
+    def sent_subscriptions(self) -> set[Hashable]:
+        """The names of the subscriptions this socket was sent (made when
+        first needed)."""
+        if self.subscribed is None:
+            self.subscribed = set()
+        return self.subscribed
 
     def _let_through(self) -> None:
         """The early messages, then all the socket reads, go to the
         application, after all that earlier sockets delivered."""
+        if self.live:
+            return
         self.live = True
         self.parts.inbox.begin()
         early, self.early = self.early, None

@@ -1,0 +1,190 @@
+"""Tier 2: subscriptions as desired state over scripted fake sockets on the
+fake clock: sent once per socket, replayed after on_connect and before the
+outbox, undone with their own message, set up on a rotation's next socket
+before the old one closes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import wsclient
+from wsclient import Connected
+from wsclient.testing import FakeClock
+
+from .conftest import Events
+from .fakes import FakeSocket, FakeTransport
+
+URL = "ws://feed.test/"
+
+
+@contextlib.asynccontextmanager
+async def connection(
+    transport: FakeTransport, options: dict[str, Any], **extra: Any
+) -> AsyncIterator[wsclient.Connection]:
+    settings = options | {"heartbeat": None} | extra
+    async with (
+        wsclient.Session(transport=transport, **settings) as session,
+        session.connect(URL) as conn,
+    ):
+        yield conn
+
+
+async def until_sent(clock: FakeClock, sock: FakeSocket, count: int) -> None:
+    for _ in range(1000):
+        if len(sock.sent) >= count:
+            return
+        await clock.sleep(0.25)
+    raise AssertionError(f"sent {sock.sent}, expected {count} messages")
+
+
+async def test_a_new_socket_gets_on_connect_then_the_subscriptions_then_the_outbox(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket()
+
+    async def hello(conn: wsclient.Connection) -> None:
+        await conn.send_str("hello")
+
+    async with connection(FakeTransport(first, second), options, on_connect=hello) as conn:
+        await events.wait_count(Connected, 1)
+        await conn.subscribe("a", {"op": "sub", "ch": "a"})
+        await until_sent(clock, first, 2)
+        assert first.sent == ["hello", '{"op": "sub", "ch": "a"}']
+        first.drop()
+        await events.wait_for(lambda: conn.state is wsclient.State.WAITING)
+        await conn.subscribe("b", "sub b")  # down: not queued, replayed
+        await conn.send_str("queued")
+        await until_sent(clock, second, 4)
+        assert conn.subscriptions == ["a", "b"]
+        await conn.close()
+    assert second.sent == ["hello", '{"op": "sub", "ch": "a"}', "sub b", "queued"]
+
+
+async def test_unsubscribe_sends_its_own_message_and_new_sockets_leave_it_out(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket()
+    async with connection(FakeTransport(first, second), options) as conn:
+        await events.wait_count(Connected, 1)
+        await conn.subscribe("trades", "sub trades", unsubscribe="unsub trades")
+        await conn.subscribe("book", b"\x01book", unsubscribe=b"\x02book")
+        await conn.subscribe("ticker", "sub ticker")  # no unsubscribe message
+        await conn.unsubscribe("trades")
+        await conn.unsubscribe("ticker")
+        first.drop()
+        await events.wait_for(lambda: conn.state is wsclient.State.WAITING)
+        await conn.unsubscribe("book")  # down: nothing to undo anywhere
+        await conn.subscribe("news", "sub news")
+        await until_sent(clock, second, 1)
+        await clock.sleep(1)
+        await conn.close()
+    assert first.sent == ["sub trades", b"\x01book", "sub ticker", "unsub trades"]
+    assert second.sent == ["sub news"]
+
+
+async def test_a_subscription_made_in_on_connect_goes_to_each_socket_once(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket()
+    acked: list[str] = []
+
+    async def subscribe(conn: wsclient.Connection) -> None:
+        await conn.subscribe("a", "sub a")  # sent at once: on_connect awaits the ack
+        acked.append((await conn.receive()).data)
+
+    async with connection(FakeTransport(first, second), options, on_connect=subscribe) as conn:
+        await until_sent(clock, first, 1)
+        first.feed("ack a", "data")
+        assert (await conn.receive()).data == "data"
+        first.drop()
+        await until_sent(clock, second, 1)
+        second.feed("ack a again")
+        await events.wait_count(Connected, 2)
+        await clock.sleep(1)
+        await conn.close()
+    assert (first.sent, second.sent) == (["sub a"], ["sub a"])
+    assert acked == ["ack a", "ack a again"]
+
+
+async def test_a_subscription_made_while_the_replay_runs_reaches_that_socket_once(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, slow = FakeSocket(), FakeSocket(clock=clock, write_delay=1.0)
+    async with connection(FakeTransport(first, slow), options) as conn:
+        await events.wait_count(Connected, 1)
+        for name in "abc":
+            await conn.subscribe(name, f"sub {name}")
+        first.drop()
+        await until_sent(clock, slow, 1)  # the replay is under way
+        await conn.subscribe("d", "sub d")
+        await conn.unsubscribe("c")  # not sent yet: just left out
+        await until_sent(clock, slow, 3)
+        await clock.sleep(5)
+        await conn.send_str("live")
+        await until_sent(clock, slow, 4)
+        await conn.close()
+    assert slow.sent == ["sub a", "sub b", "sub d", "live"]
+
+
+async def test_a_rotation_subscribes_the_next_socket_before_the_old_one_closes(
+    options: dict[str, Any], events: Events
+) -> None:
+    old = FakeSocket()
+    seen_open: list[bool] = []
+
+    class Next(FakeSocket):
+        async def send_str(self, data: str) -> None:
+            seen_open.append(old.close_code is None)
+            await super().send_str(data)
+
+    new = Next()
+    async with connection(FakeTransport(old, new), options, max_age=60) as conn:
+        await events.wait_count(Connected, 1)
+        await conn.subscribe("a", "sub a")
+        await conn.subscribe("b", "sub b")
+        await events.wait_count(Connected, 2)
+        await conn.close()
+    assert new.sent == ["sub a", "sub b"]
+    assert seen_open == [True, True]
+    assert old.close_code == 1000
+
+
+async def test_replayed_subscriptions_keep_the_send_rate(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket(clock=clock)
+    async with connection(FakeTransport(first, second), options, send_rate=2) as conn:
+        await events.wait_count(Connected, 1)
+        for n in range(6):
+            await conn.subscribe(n, f"sub {n}")
+        first.drop()
+        await until_sent(clock, second, 6)
+        await conn.close()
+    assert second.sent_at[-1] - second.sent_at[0] == pytest.approx(2.5)
+
+
+async def test_bad_subscriptions_are_refused_by_name(options: dict[str, Any]) -> None:
+    async with connection(FakeTransport(FakeSocket()), options) as conn:
+        with pytest.raises(KeyError, match="not subscribed: 'nothing'"):
+            await conn.unsubscribe("nothing")
+        with pytest.raises(TypeError, match="message must be str, bytes or JSON-serializable"):
+            await conn.subscribe("a", object())
+        with pytest.raises(TypeError, match="unsubscribe must be str, bytes or JSON"):
+            await conn.subscribe("a", "sub a", unsubscribe={1, 2})
+        with pytest.raises(ValueError, match="cannot be sent"):
+            await conn.subscribe("a", "bad \udcff")
+        assert conn.subscriptions == []
+        await conn.close()
+        with pytest.raises(wsclient.InvalidState):
+            await conn.subscribe("a", "sub a")
+    await asyncio.sleep(0)
