@@ -566,3 +566,85 @@ async def test_max_queue_bounds_the_messages_of_all_sockets_waiting_together(
         rest = [getattr(await anext(stream), "data", None) for _ in range(6)]
         assert rest == [f"b{n}" for n in range(1, 7)]
         await conn.close()
+
+
+# -- rotate(): make before break on demand ----------------------------------------
+
+
+def seq_key(msg: Any) -> tuple[str, int]:
+    return "s", int(msg.data)
+
+
+async def test_rotate_loses_and_reorders_nothing_and_subscribes_before_breaking(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    # The server announced it will go away. The old socket delivers 1-7
+    # (6 and 7 while the next one is set up); the next socket starts at 4.
+    clock: FakeClock = options["clock"]
+    old, new = FakeSocket(), FakeSocket()
+    transport.add(old, new)
+    seen_old_open: list[bool] = []
+    hooks = iter(range(1, 3))
+
+    async def on_connect(conn: wsclient.Connection) -> None:
+        if next(hooks) == 2:  # (a successor's on_connect runs before it counts as connected)
+            seen_old_open.append(old.close_code is None)
+            new.feed("4", "5")
+            old.feed("6", "7")
+            new.feed("6", "7", "8")
+
+    async with fake_connection(
+        transport, options, on_connect=on_connect, sequence=seq_key
+    ) as conn:
+        await conn.subscribe("s", "sub s")
+        old.feed("1", "2", "3", "4", "5")
+        stream = conn.stream()
+        got = [(await anext(stream)) for _ in range(5)]
+        await conn.rotate()
+        assert old.close_code == 1000
+        new.feed("9")
+        got += [(await anext(stream)) for _ in range(5)]
+        await conn.close()
+    data = [getattr(item, "data", type(item).__name__) for item in got]
+    assert data == ["1", "2", "3", "4", "5", "6", "7", "Reconnected", "8", "9"]
+    assert seen_old_open == [True]
+    assert (old.sent, new.sent) == (["sub s"], ["sub s"])
+    assert conn.stats.duplicates == 4  # 4-7 again on the new socket
+    assert events.names() == [
+        "Connected", "Disconnected", "ReconnectScheduled", "Connected", "Disconnected"
+    ]  # fmt: skip
+    [rotated, _] = events.of(Disconnected)
+    assert (rotated.code, rotated.reason) == (1000, "rotation requested")
+    assert clock.now() < 1  # no wait anywhere
+
+
+async def test_rotate_needs_an_open_socket_and_joins_one_under_way(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    old, new = FakeSocket(), FakeSocket()
+    transport.add(ConnectionRefusedError("down"), old, new)
+    async with fake_connection(transport, options) as conn:
+        with pytest.raises(wsclient.InvalidState, match="rotate"):
+            await conn.rotate()  # still connecting
+        await events.wait_count(Connected, 1)
+        await until(options["clock"], lambda: conn.state is wsclient.State.CONNECTED)
+        await asyncio.gather(conn.rotate(), conn.rotate())
+        await events.wait_count(Connected, 2)
+        await conn.close()
+    assert len(transport.opened) == 2  # one rotation, not two
+    assert (old.close_code, new.close_code) == (1000, 1000)
+
+
+async def test_a_rotation_whose_next_socket_fails_reconnects(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    old, later = FakeSocket(), FakeSocket()
+    transport.add(old, ConnectionRefusedError("refused"), later)
+    async with fake_connection(transport, options) as conn:
+        await events.wait_count(Connected, 1)
+        await until(options["clock"], lambda: conn.state is wsclient.State.CONNECTED)
+        await conn.rotate()
+        await events.wait_count(Connected, 2)
+        await conn.close()
+    assert old.close_code == 1000
+    assert transport.opened == [old, later]

@@ -217,6 +217,19 @@ class Connection:
             raise InvalidState(f"cannot reconnect {self!r}")
         core.reconnect()
 
+    async def rotate(self) -> None:
+        """Replace the socket, making before breaking: open the next one, run
+        on_connect and the subscriptions on it while the current one still
+        delivers, then close the current one (for a server that announces
+        it will go away). Returns once the next socket is set up and the
+        current one is on its way out; if the next one could not be set up,
+        the connection reconnects as after any close.
+
+        Raises:
+            InvalidState: no socket is open (or its on_connect has not run).
+        """
+        await asyncio.wait({self._core.rotate()})
+
     def resume(self) -> Awaitable[None]:
         """End a hold-off (after 1013) at once and connect now.
 

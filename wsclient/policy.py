@@ -218,7 +218,7 @@ _RETRY_AFTER_SPREAD = 5.0  # a short Retry-After spreads a fleet over this many 
 KINDS: dict[DisconnectKind, Decision] = {
     DisconnectKind.USER: Stop("the application closed the connection"),
     DisconnectKind.FORCED: Reconnect(IMMEDIATE, "the application asked to reconnect"),
-    DisconnectKind.ROTATE: Reconnect(IMMEDIATE, "max_age: the new connection is ready"),
+    DisconnectKind.ROTATE: Reconnect(IMMEDIATE, "rotation: the next socket is ready"),
     DisconnectKind.DNS: Reconnect(STANDARD, f"name resolution failed: {_TRANSIENT}"),
     DisconnectKind.REFUSED: Reconnect(STANDARD, f"connection refused: {_TRANSIENT}"),
     DisconnectKind.RESET: Reconnect(STANDARD, f"connection reset: {_TRANSIENT}"),

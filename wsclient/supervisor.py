@@ -23,7 +23,7 @@ from .budget import ReconnectBudget
 from .clock import sleeper
 from .disconnect import Disconnect, DisconnectKind
 from .endpoints import Targets
-from .errors import ConnectionClosed, RetriesExhausted
+from .errors import ConnectionClosed, InvalidState, RetriesExhausted
 from .events import GaveUp, Stale
 from .lifecycle import Lifecycle
 from .link import Link, Parts, current_hook, dial
@@ -51,6 +51,7 @@ class Supervisor:
         "life",
         "link",
         "parts",
+        "rotation",
         "round",
         "successor",
         "targets",
@@ -78,7 +79,8 @@ class Supervisor:
         self.done = False  # the supervisor has finished
         self.error: BaseException | None = None  # how it ended, if not cleanly
         self.link: Link | None = None  # the open socket
-        self.successor: Link | None = None  # max_age: the next socket, set up
+        self.successor: Link | None = None  # a rotation's next socket, set up
+        self.rotation: asyncio.Task[None] | None = None  # a rotation under way
         self._nap = Nap(parts.clock)  # the wait before an attempt
 
     @property
@@ -136,6 +138,17 @@ class Supervisor:
             link.close(Disconnect(1000, "reconnect requested", kind=DisconnectKind.FORCED))
         elif self.life.state is State.WAITING:
             self._nap.cut()
+
+    def rotate(self) -> asyncio.Task[None]:
+        """Replace the open socket now, making before breaking (or join the
+        rotation under way): the task that sets up the next socket and then
+        closes the current one."""
+        link = self.link
+        if link is None or not link.live or link.ending is not None or self.closing is not None:
+            raise InvalidState("rotate() needs an open socket whose on_connect has run")
+        if self.rotation is None or self.rotation.done():
+            self.rotation = link.spawn(self._rotate(link, "rotation requested"), "rotation")
+        return self.rotation
 
     def resume(self) -> None:
         """End a hold-off at once."""
@@ -278,7 +291,7 @@ class Supervisor:
         if options.stale_after is not None:
             link.watch(liveness.Watchdog(link, options.stale_after, self._stale))
         if options.max_age is not None:
-            link.spawn(self._rotate(link, options.max_age), "rotation")
+            link.spawn(self._age(link, options.max_age), "max_age")
         if link.proceed() is not None:
             # on_connect starts before the reader reads: what it does without
             # waiting (a subscription, then returning) comes before any
@@ -293,18 +306,23 @@ class Supervisor:
 
     # -- rotation (max_age) --------------------------------------------------------
 
-    async def _rotate(self, link: Link, max_age: float) -> None:
-        """At ``max_age``, set up the next socket while this one still
-        delivers, then close this one; the loop adopts the successor once this
-        one has ended (a successor that failed: the loop reconnects)."""
+    async def _age(self, link: Link, max_age: float) -> None:
         await sleeper(self.parts.clock)(max_age)
+        if self.rotation is None or self.rotation.done():  # (else rotate() is at it)
+            self.rotation = asyncio.current_task()
+            await self._rotate(link, "max_age reached")
+
+    async def _rotate(self, link: Link, why: str) -> None:
+        """Set up the next socket while this one still delivers, then close
+        this one; the loop adopts the successor once this one has ended (a
+        successor that failed: the loop reconnects)."""
         successor = await rotation.set_up(self._dial_next)
         if isinstance(successor, Disconnect):
             failure = successor.describe()
             logger.warning("%s: rotation failed (%s); reconnecting", self.url, failure)
         else:
             self.successor = successor
-        link.close(Disconnect(1000, "max_age reached", kind=DisconnectKind.ROTATE))
+        link.close(Disconnect(1000, why, kind=DisconnectKind.ROTATE))
 
     async def _dial_next(self) -> Link | Disconnect:
         try:
