@@ -10,7 +10,7 @@ import pytest
 
 from wsclient.cli import describe
 from wsclient.disconnect import Disconnect, Initiator
-from wsclient.events import Disconnected, ReconnectScheduled
+from wsclient.events import Disconnected, Gap, ReconnectScheduled
 from wsclient.policy import Reconnect
 from wsclient.testing import Close, Receive, Reject, Send
 from wsclient.testing.plugin import StartServer
@@ -120,5 +120,9 @@ def test_describe_events() -> None:
     assert describe(Disconnected(1006, "", Initiator.TRANSPORT, lost)) == (
         "closed by transport: 1006 ABNORMAL_CLOSURE"
     )
+    assert describe(Disconnected(1006, "", Initiator.TRANSPORT, lost, paused=12.34)) == (
+        "closed by transport: 1006 ABNORMAL_CLOSURE (reading paused 12.3 s: a slow consumer)"
+    )
+    assert describe(Gap("book", 6, 9)) == "gap in 'book': expected 6, got 9"
     line = describe(ReconnectScheduled(2, 3.25, Reconnect(reason="why"), lost))
     assert line == "reconnect: why; next attempt in 3.2 s"

@@ -63,6 +63,8 @@ def test_url_must_be_a_string_or_url() -> None:
         ("send_rate", float("inf"), ValueError, "send_rate"),
         ("send_rate", "10", TypeError, "send_rate must be a number"),
         ("sequence", "seq", TypeError, "sequence must be callable"),
+        ("ping_message", object(), TypeError, "ping_message must be str, bytes or JSON"),
+        ("ping_message", "bad \udcff", ValueError, "cannot be sent"),
     ],
 )
 def test_bad_options_are_refused_by_name(

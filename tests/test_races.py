@@ -648,3 +648,75 @@ async def test_a_rotation_whose_next_socket_fails_reconnects(
         await conn.close()
     assert old.close_code == 1000
     assert transport.opened == [old, later]
+
+
+async def test_a_drop_after_the_reader_paused_for_a_slow_consumer_says_so(
+    transport: FakeTransport,
+    options: dict[str, Any],
+    events: Events,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The consumer stops for 30 s with max_queue waiting; the server's
+    # keepalive drops the client that stopped reading. The log must not
+    # blame the server alone.
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket()
+    sock.feed(*(f"m{n}" for n in range(5)))
+    transport.add(sock)
+    async with fake_connection(transport, options, max_queue=2) as conn:
+        await until(clock, lambda: conn.stats.messages_in == 2)
+        await clock.sleep(30)
+        sock.drop()
+        got = [(await conn.receive()).data for _ in range(5)]
+        await events.wait_count(Disconnected, 1)
+        await conn.close()
+    assert got == [f"m{n}" for n in range(5)]
+    [dropped] = events.of(Disconnected)
+    assert dropped.code == 1006
+    assert 30 <= dropped.paused < 31
+    assert "the reader was paused 30" in caplog.text
+    assert "servers drop clients that stop reading" in caplog.text
+
+
+async def test_a_reader_that_never_paused_reports_no_pause(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    first, second = FakeSocket(), FakeSocket()
+    first.feed("a", "b")
+    first.feed_close(1001)
+    transport.add(first, second)
+    async with fake_connection(transport, options, max_queue=3) as conn:
+        assert [(await conn.receive()).data for _ in range(2)] == ["a", "b"]
+        await events.wait_count(Connected, 2)
+        await conn.close()
+    assert [d.paused for d in events.of(Disconnected)] == [0.0, 0.0]
+
+
+# -- a server's own ping ----------------------------------------------------------
+
+
+async def test_a_ping_message_is_sent_when_quiet_and_any_data_answers_it(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    # OKX closes unless the client sends "ping"; it answers "pong".
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket(clock=clock)
+    transport.add(sock)
+    async with fake_connection(
+        transport, options, heartbeat=20, pong_timeout=10, ping_message="ping"
+    ) as conn:
+        await until(clock, lambda: len(sock.sent) == 1)
+        assert sock.sent_at == [20]
+        sock.feed("pong")
+        assert (await conn.receive()).data == "pong"  # the reply is data like any other
+        await until(clock, lambda: len(sock.sent) == 2)
+        assert sock.sent_at[1] == pytest.approx(40, abs=0.25)
+        await events.wait_count(Disconnected, 1)  # no answer this time
+        await conn.close()
+    assert sock.sent == ["ping", "ping"]
+    assert sock.pings == 0  # no WebSocket ping instead
+    [lost] = events.of(Disconnected)
+    assert lost.code == 1006
+    assert lost.cause.kind is DisconnectKind.HEARTBEAT
+    assert "no answer to the ping message within 10" in lost.cause.detail
+    assert events.when(Disconnected) == pytest.approx(50, abs=0.25)

@@ -66,7 +66,8 @@ def describe(event: Event) -> str:
     if isinstance(event, Disconnected):
         code = "no code" if event.code is None else f"{event.code} {close_code_name(event.code)}"
         reason = f" {event.reason!r}" if event.reason else ""
-        return f"closed by {event.initiated_by}: {code}{reason}"
+        paused = f" (reading paused {event.paused:.1f} s: a slow consumer)" if event.paused else ""
+        return f"closed by {event.initiated_by}: {code}{reason}{paused}"
     if isinstance(event, ConnectFailed):
         return f"connect failed (attempt {event.attempt}): {event.cause.describe()}"
     if isinstance(event, ReconnectScheduled):

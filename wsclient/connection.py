@@ -37,12 +37,12 @@ from .events import Gap, Reconnected
 from .inbox import Inbox
 from .link import Link, Parts, current_hook
 from .options import Options
-from .outbox import Outbox, Outgoing, Pacer, utf8_size
+from .outbox import Outbox, Outgoing, Pacer, outgoing, utf8_size
 from .sequence import Sequencer
 from .state import TERMINAL, State
 from .stats import Meter, Stats
 from .stream import Stream
-from .subscriptions import Subscriptions, outgoing
+from .subscriptions import Subscriptions
 from .supervisor import Supervisor
 from .tasks import await_all
 from .transport import Transport
@@ -101,7 +101,7 @@ class Connection:
             clock=options.clock,
             redactor=targets.redactor,
             meter=meter,
-            inbox=Inbox(options.max_queue, meter),
+            inbox=Inbox(options.max_queue, meter, options.clock),
             outbox=Outbox(options.buffer_size),
             pacer=None if options.send_rate is None else Pacer(options.clock, options.send_rate),
             subscriptions=Subscriptions(),

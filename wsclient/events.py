@@ -50,6 +50,10 @@ class Disconnected:
     reason: str
     initiated_by: Initiator
     cause: Disconnect
+    paused: float = 0.0
+    """Seconds the reader spent paused on that socket because the consumer
+    fell ``max_queue`` behind: a server's keepalive may drop a client that
+    stops reading (a slow consumer, not a server fault)."""
 
 
 @dataclass(frozen=True, slots=True)

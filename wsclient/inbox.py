@@ -23,6 +23,7 @@ from typing import Protocol
 
 from aiohttp import WSMessage, WSMsgType
 
+from .clock import Clock
 from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState, WSClientError
 from .events import Reconnected
@@ -59,14 +60,18 @@ class Inbox:
         "_started",
         "_waiter",
         "cause",
+        "clock",
         "limit",
         "messages",
         "meter",
+        "paused_for",
     )
 
-    def __init__(self, limit: int, meter: Meter) -> None:
+    def __init__(self, limit: int, meter: Meter, clock: Clock) -> None:
         self.limit = limit  # max_queue: the reader pauses at this many
         self.meter = meter
+        self.clock = clock
+        self.paused_for = 0.0  # seconds the current socket's reader waited for the consumer
         self.messages: deque[WSMessage] = deque()  # the consumer's segment
         self._reading = self.messages  # the reader's: the newest
         self._later: deque[tuple[Reconnected, deque[WSMessage]]] = deque()  # after the consumer's
@@ -203,6 +208,7 @@ class Inbox:
     def begin(self) -> None:
         """A socket starts to deliver: its messages go to a new segment, after
         all that earlier sockets delivered (the first socket's need none)."""
+        self.paused_for = 0.0
         if not self._started:
             self._started = True
             return
@@ -239,7 +245,9 @@ class Inbox:
         if not source.may_pause():
             return
         self._paused = asyncio.get_running_loop().create_future()
+        since = self.clock.now()
         try:
             await self._paused
         finally:
             self._paused = None
+            self.paused_for += self.clock.now() - since

@@ -75,21 +75,34 @@ class Lifecycle:
         await self.emit(Connected(url, attempt))
 
     async def ended(
-        self, disconnect: Disconnect, decision: Decision, attempt: int, *, connected: bool
+        self,
+        disconnect: Disconnect,
+        decision: Decision,
+        attempt: int,
+        connected: bool,
+        paused: float = 0.0,
     ) -> None:
         """A socket ended (``connected``), or an attempt failed, and this is
-        what was decided."""
+        what was decided; ``paused``: how long its reader waited for a slow
+        consumer."""
         self.set_state(state_after(decision))
         url = self._url()
         if logger.isEnabledFor(logging.INFO):
             logger.info("%s: %s -> %s", url, disconnect.describe(), decision)
+        if paused:
+            logger.warning(
+                "%s: the reader was paused %.1f s before this end: the consumer fell "
+                "max_queue behind, and servers drop clients that stop reading",
+                url,
+                paused,
+            )
         value = disconnect.headers.get("Retry-After")
         if value is not None and disconnect.retry_after is None and not self._warned:
             self._warned = True
             logger.warning("%s: ignoring a malformed Retry-After: %r", url, value)
         if connected:
             code, reason, by = disconnect.code, disconnect.reason, disconnect.initiated_by
-            await self.emit(Disconnected(code, reason, by, disconnect))
+            await self.emit(Disconnected(code, reason, by, disconnect, paused))
         else:
             await self.emit(ConnectFailed(url, attempt, disconnect))
 

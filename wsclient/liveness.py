@@ -3,7 +3,8 @@
 - :class:`Heartbeat` (transport liveness): a ping after ``heartbeat``
   seconds in which nothing was read (not a byte: a slow link trickling a big
   message is alive); nothing read within ``pong_timeout`` after the ping
-  means the transport is gone (1006).
+  means the transport is gone (1006). With ``ping_message``, the ping is
+  that data message (a server's own ping), and any read answers it.
 - :class:`Watchdog` (data liveness): no data message for ``stale_after``
   seconds and the feed counts as dead (1006), unless the application says to
   keep waiting. A pong does not count as data.
@@ -17,11 +18,14 @@ pong, or while ``on_stale`` is asked. A slow consumer pauses the reader
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 
 from .clock import DeadlineExceeded, Timer, deadline
 from .disconnect import DisconnectKind
 from .link import Link
+from .outbox import outgoing
 
 __all__ = ["Heartbeat", "Watchdog"]
 
@@ -65,6 +69,17 @@ class Heartbeat(_OnTimers):
         self._resumed = link.opened_at  # when a paused reader was last let go
         super().__init__(link, interval)
 
+    def _answered(self, pinged_at: float) -> None:
+        """``pong_timeout`` after a ping message: was anything read since?"""
+        link = self._link
+        if link.retired:
+            return
+        if link.read_at <= pinged_at:
+            detail = f"no answer to the ping message within {self._pong_timeout} s"
+            link.lose(detail, DisconnectKind.HEARTBEAT)
+        else:
+            self._look()
+
     def _look(self) -> None:
         link = self._link
         clock, inbox = link.parts.clock, link.parts.inbox
@@ -81,6 +96,13 @@ class Heartbeat(_OnTimers):
         link = self._link
         clock = link.parts.clock
         pinged_at = clock.now()
+        message = link.parts.options.ping_message
+        if message is not None:  # the server's own ping: any data read answers it
+            with contextlib.suppress(ConnectionError):  # (closing: the reader says how)
+                await link.write(outgoing(message, "ping_message"))
+                answered = functools.partial(self._answered, pinged_at)
+                self._timer = link.later(self._pong_timeout, answered)
+            return
         link.pong = asyncio.get_running_loop().create_future()
         try:
             # The ping is inside the deadline: a peer that stopped reading

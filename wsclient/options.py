@@ -16,6 +16,7 @@ from tenacity.stop import stop_base
 from yarl import URL
 
 from .clock import Clock, SystemClock
+from .outbox import outgoing
 from .policy import ReconnectPolicy
 from .redact import redact_url
 from .sequence import Key
@@ -114,6 +115,11 @@ class Options:
         origin: The ``Origin`` header.
         ssl: An ``SSLContext``, or ``True`` for default verification; ``False``
             turns verification off (logged as a warning).
+        ping_message: For servers that want a ping of their own (OKX:
+            ``"ping"``; Kraken: ``{"event": "ping"}``): sent as a data message
+            after ``heartbeat`` quiet seconds instead of a WebSocket ping; any
+            data read within ``pong_timeout`` counts as the answer (the
+            server's reply is yielded like any message).
         send_rate: At most this many data messages a second, evenly spaced:
             every send waits for its turn (the application's, on_connect's,
             the outbox's flush after a reconnect); ``None`` is unpaced.
@@ -147,6 +153,7 @@ class Options:
     protocols: Sequence[str] = ()
     origin: str | None = None
     ssl: _ssl.SSLContext | bool = True
+    ping_message: Any = None
     send_rate: float | None = None
     sequence: Key | None = None
 
@@ -160,6 +167,8 @@ class Options:
         _positive("stale_after", self.stale_after, optional=True)
         _positive("max_age", self.max_age, optional=True)
         _positive("send_rate", self.send_rate, optional=True)
+        if self.ping_message is not None:
+            outgoing(self.ping_message, "ping_message")
         _callable("stop", self.stop)
         _positive("heartbeat", self.heartbeat, optional=True)
         _positive("pong_timeout", self.pong_timeout)

@@ -11,13 +11,15 @@ seconds apart, on the injected clock: never more than ``rate`` in a second.
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .clock import Clock
 from .errors import BufferFull
 
-__all__ = ["Outbox", "Outgoing", "Pacer", "utf8_size"]
+__all__ = ["Outbox", "Outgoing", "Pacer", "outgoing", "utf8_size"]
 
 Outgoing = tuple[str | bytes, int]
 """One message to send: its payload (str: TEXT, bytes: BINARY) and size in bytes."""
@@ -39,6 +41,20 @@ def utf8_size(data: str) -> int:
             f"the text cannot be sent: {exc.reason} at position {exc.start} "
             "(a WebSocket TEXT message must be valid UTF-8)"
         ) from None
+
+
+def outgoing(message: Any, what: str) -> Outgoing:
+    """``message`` as it goes out: str as TEXT, bytes as BINARY, anything
+    else as JSON text (``TypeError`` naming ``what`` if it is not JSON)."""
+    if isinstance(message, bytes | bytearray | memoryview):
+        payload = bytes(message)
+        return payload, len(payload)
+    if not isinstance(message, str):
+        try:
+            message = json.dumps(message)
+        except TypeError as exc:
+            raise TypeError(f"{what} must be str, bytes or JSON-serializable: {exc}") from None
+    return message, utf8_size(message)
 
 
 class Outbox:

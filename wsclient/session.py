@@ -64,6 +64,7 @@ class ConnectOptions(TypedDict, total=False):
     headers: HeadersSource | None
     stale_after: float | None
     max_age: float | None
+    ping_message: Any
     send_rate: float | None
     sequence: Key | None
     clock: Clock

@@ -9,27 +9,11 @@ to a socket once, whether the application or the replay sent it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
 
-from .outbox import Outgoing, utf8_size
+from .outbox import Outgoing
 
-__all__ = ["Subscriptions", "outgoing"]
-
-
-def outgoing(message: Any, what: str) -> Outgoing:
-    """``message`` as it goes out: str as TEXT, bytes as BINARY, anything
-    else as JSON text (``TypeError`` naming ``what`` if it is not JSON)."""
-    if isinstance(message, bytes | bytearray | memoryview):
-        payload = bytes(message)
-        return payload, len(payload)
-    if not isinstance(message, str):
-        try:
-            message = json.dumps(message)
-        except TypeError as exc:
-            raise TypeError(f"{what} must be str, bytes or JSON-serializable: {exc}") from None
-    return message, utf8_size(message)
+__all__ = ["Subscriptions"]
 
 
 class Subscriptions:

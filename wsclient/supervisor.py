@@ -205,7 +205,8 @@ class Supervisor:
             ):
                 streak = self._new_streak()  # it held: the curves start over
                 streak.attempt = 1  # that connection is the new streak's first attempt
-            pending = await self._conclude(disconnect, streak, link)
+            paused = self.parts.inbox.paused_for if link.live else 0.0
+            pending = await self._conclude(disconnect, streak, link, paused)
             if pending is None:
                 return
 
@@ -334,7 +335,7 @@ class Supervisor:
     # -- deciding --------------------------------------------------------------------
 
     async def _conclude(
-        self, disconnect: Disconnect, streak: Streak, link: Link | None
+        self, disconnect: Disconnect, streak: Streak, link: Link | None, paused: float = 0.0
     ) -> Retry | None:
         """Decide what ``disconnect`` means and report it: ``None`` to stop, a
         ``Retry`` to wait as it says; raises ``Fatal`` to fail."""
@@ -351,7 +352,8 @@ class Supervisor:
             self.parts.meter.last_code = disconnect.code
         if isinstance(decision, Fail):
             self.error = hook_error or disconnect.to_error()
-        await self.life.ended(disconnect, decision, streak.attempt, connected=link is not None)
+        connected = link is not None
+        await self.life.ended(disconnect, decision, streak.attempt, connected, paused)
         if isinstance(decision, Fail):
             raise Fatal(disconnect, self.error or disconnect.to_error(), streak.attempt)
         if isinstance(decision, Stop) or self.closing is not None:  # (on_event may close)
