@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ RAW = "aiohttp async-for"
 LEAN = "aiohttp receive()"
 BATCHES = "wsclient batches()"
 WSCLIENT = "wsclient"
+STREAM = "wsclient stream()"
+SEQUENCED = "wsclient + sequence"
+STREAM_SEQUENCED = "wsclient stream() + sequence"
 WEBSOCKETS = "websockets"
 PICOWS = "picows"
 
@@ -108,6 +112,36 @@ async def wsclient_async_for(url: str, count: int) -> Run:
     """wsclient with its defaults (heartbeat on): ``async for msg in conn``."""
     async with wsclient.connect(url, policy=STREAM_ENDS) as conn:
         return await _time_async_for(conn, count)
+
+
+def _counting_key() -> Callable[[object], tuple[str, int]]:
+    """A ``sequence`` key that numbers messages as they come (every message
+    here has the same payload): the cost of the sequencing machinery itself;
+    reading a seq out of a payload is the application's cost either way."""
+    numbers = itertools.count(1)
+
+    def key(_msg: object) -> tuple[str, int]:
+        return "s", next(numbers)
+
+    return key
+
+
+async def wsclient_stream(url: str, count: int) -> Run:
+    """wsclient's stream with its seams: ``async for item in conn.stream()``."""
+    async with wsclient.connect(url, policy=STREAM_ENDS) as conn:
+        return await _time_async_for(conn.stream(), count)
+
+
+async def wsclient_sequenced(url: str, count: int) -> Run:
+    """``async for msg in conn`` with a ``sequence`` key (duplicates dropped)."""
+    async with wsclient.connect(url, policy=STREAM_ENDS, sequence=_counting_key()) as conn:
+        return await _time_async_for(conn, count)
+
+
+async def wsclient_stream_sequenced(url: str, count: int) -> Run:
+    """``conn.stream()`` with a ``sequence`` key (duplicates, gaps, markers)."""
+    async with wsclient.connect(url, policy=STREAM_ENDS, sequence=_counting_key()) as conn:
+        return await _time_async_for(conn.stream(), count)
 
 
 async def wsclient_batches(url: str, count: int) -> Run:
@@ -190,6 +224,9 @@ CLIENTS = (
     Client(LEAN, aiohttp_receive),
     Client(WSCLIENT, wsclient_async_for),
     Client(BATCHES, wsclient_batches),
+    Client(STREAM, wsclient_stream),
+    Client(SEQUENCED, wsclient_sequenced),
+    Client(STREAM_SEQUENCED, wsclient_stream_sequenced),
     Client(WEBSOCKETS, websockets_async_for, "websockets"),
     Client(PICOWS, picows_callback, "picows"),
 )

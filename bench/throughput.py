@@ -17,7 +17,17 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .clients import BATCHES, LEAN, RAW, WSCLIENT, Client, Run
+from .clients import (
+    BATCHES,
+    LEAN,
+    RAW,
+    SEQUENCED,
+    STREAM,
+    STREAM_SEQUENCED,
+    WSCLIENT,
+    Client,
+    Run,
+)
 from .process import ServerProcess
 from .stats import Summary, summarize_each, summarize_ratios
 from .usage import CpuSpan, self_cpu_seconds
@@ -29,6 +39,9 @@ RATIOS = (
     (f"{WSCLIENT} / {RAW}", WSCLIENT, RAW),
     (f"{WSCLIENT} / {LEAN}", WSCLIENT, LEAN),
     (f"{BATCHES} / {LEAN}", BATCHES, LEAN),
+    (f"{STREAM} / {RAW}", STREAM, RAW),
+    (f"{SEQUENCED} / {RAW}", SEQUENCED, RAW),
+    (f"{STREAM_SEQUENCED} / {RAW}", STREAM_SEQUENCED, RAW),
 )
 _PROBE_BYTES = 8 * 1024 * 1024  # a calibration run receives about this much
 _MAX_COUNT = 20_000_000

@@ -1,11 +1,17 @@
-"""A gateway-style bot: identify, heartbeat, resume after a restart, and give
-up cleanly when the gateway says the session can never work.
+"""A gateway-style bot: identify, heartbeat, resume after a restart without
+handling any event twice, and give up cleanly when the gateway says the
+session can never work.
 
 Run it: ``python examples/bot_gateway.py``. It starts a small gateway on
 127.0.0.1 that speaks a Discord-like protocol (HELLO, IDENTIFY, READY,
 heartbeats, RESUME, numbered events) and plays a story: events, a restart
 (close 1012), a resumed session with the events missed in between, then a
 close with 4004 "authentication failed", which the bot's policy maps to Fail.
+
+The bot is slow (each event takes it 8 s), so when it resumes, events of the
+old socket are still queued: it resumes from ``conn.position`` (the last
+event handed to it), the gateway replays from there, and the ``sequence``
+key drops the replays of what was still queued.
 
 Time runs 20x faster here (``ScaledClock``); in production, leave ``clock`` out.
 """
@@ -58,12 +64,12 @@ class Gateway:
         return ws
 
     async def dispatch(self, ws: web.WebSocketResponse, number: int) -> None:
-        for n in range(1, 6):
+        for n in range(1, 7):
             await self.clock.sleep(1)
             seq = len(self.events) + 1
             event = {"op": EVENT, "s": seq, "t": "MESSAGE", "d": f"message {seq}"}
             self.events.append(event)
-            if number == 1 and n == 4:  # the restart loses this one in flight...
+            if number == 1 and n == 6:  # the restart loses this one in flight...
                 await ws.close(code=1012, message=b"restarting")
                 return
             await ws.send_json(event)  # ...and RESUME replays it
@@ -71,38 +77,37 @@ class Gateway:
 
 
 class Bot:
-    """Identifies once, resumes afterwards, heartbeats while connected."""
+    """Identifies once, resumes afterwards."""
 
     def __init__(self, clock: wsclient.Clock) -> None:
         self.clock = clock
         self.session_id: str | None = None
         self.seq = 0
-        self.interval = 2.0
 
     async def on_connect(self, conn: wsclient.Connection) -> None:
         hello = (await conn.receive()).json()
-        self.interval = hello["heartbeat_interval"]
+        assert hello["op"] == HELLO
         if self.session_id is None:
             await conn.send_json({"op": IDENTIFY, "token": "bot-token"})
             ready = (await conn.receive()).json()
             self.session_id = ready["session_id"]
             print(f"  ready: session {self.session_id}")
         else:
-            await conn.send_json({"op": RESUME, "session_id": self.session_id, "seq": self.seq})
-            resumed = (await conn.receive()).json()
-            print(f"  resumed session {self.session_id}: {resumed['replayed']} missed event(s)")
+            seq = conn.position.get("events", 0)  # handed to the bot; later ones may be queued
+            await conn.send_json({"op": RESUME, "session_id": self.session_id, "seq": seq})
+            replayed = (await conn.receive()).json()["replayed"]
+            print(f"  resumed session {self.session_id} from #{seq}: {replayed} event(s)")
 
-    async def heartbeat(self, conn: wsclient.Connection) -> None:
-        """An application-level heartbeat, sent only while connected."""
-        while True:
-            await self.clock.sleep(self.interval)
-            if conn.state is wsclient.State.CONNECTED:
-                await conn.send_json({"op": HEARTBEAT, "d": self.seq})
-
-    def handle(self, message: dict[str, Any]) -> None:
+    async def handle(self, message: dict[str, Any]) -> None:
         if message["op"] == EVENT:
             self.seq = message["s"]
             print(f"event #{message['s']}: {message['d']}")
+            await self.clock.sleep(8)  # a slow bot: events of the socket queue up
+
+
+def key(message: dict[str, Any]) -> tuple[str, int] | None:
+    """The ``sequence`` key: events are numbered; the rest is not."""
+    return ("events", message["s"]) if message["op"] == EVENT else None
 
 
 def show(event: wsclient.Event) -> None:
@@ -131,21 +136,29 @@ async def main() -> None:
         on_connect=bot.on_connect,
         on_event=show,
         policy=policy,
+        sequence=key,
+        # The gateway's heartbeat, on wsclient's timer: sent only on an open
+        # socket (never buffered for a later one), answered by an ACK.
+        heartbeat=2.0,
+        ping_message={"op": HEARTBEAT},
         clock=clock,
         rng=random.Random(5),
     )
     async with conn:
-        heartbeat = asyncio.create_task(bot.heartbeat(conn))
         try:
-            async for msg in conn:
-                bot.handle(msg.json())
+            async for item in conn.stream(loads=json.loads):  # decoded once, for the key too
+                if isinstance(item, wsclient.Reconnected):
+                    print(f"  connection {item.connection}: the old socket's events came first")
+                elif not isinstance(item, wsclient.Gap):
+                    await bot.handle(item)
         except wsclient.FatalClose as exc:
             print(f"giving up cleanly: {exc}")
-        finally:
-            heartbeat.cancel()
-            await asyncio.wait({heartbeat})
     await runner.cleanup()
-    print(f"done: last event #{bot.seq}, {conn.stats.connects} connections")
+    stats = conn.stats
+    print(
+        f"done: last event #{bot.seq}, {stats.connects} connections, "
+        f"{stats.duplicates} replayed event(s) dropped"
+    )
 
 
 if __name__ == "__main__":
