@@ -67,7 +67,7 @@ def size_label(size: int) -> str:
 def _throughput(result: ThroughputResult) -> list[str]:
     lines = [
         f"1. Receive throughput, messages/s (median [min-max] of {result.rounds} rounds)",
-        f"   {'size':<8}{'client':<20}{'msg/s':<26}{'MB/s':>8}{'client CPU':>12}"
+        f"   {'size':<8}{'client':<30}{'msg/s':<26}{'MB/s':>8}{'client CPU':>12}"
         f"{'server CPU':>12}",
     ]
     for size, rates in result.rates.items():
@@ -80,11 +80,11 @@ def _throughput(result: ThroughputResult) -> list[str]:
             else:
                 shares, flag = f"{'n/a':>12}{'n/a':>12}", ""
             lines.append(
-                f"   {'':<8}{name:<20}{_fmt(summary):<26}"
+                f"   {'':<8}{name:<30}{_fmt(summary):<26}"
                 f"{summary.median * size / 1e6:>8.0f}{shares}{flag}"
             )
         for label, ratio in result.ratios[size].items():
-            lines.append(f"   {'':<8}{label:<40}{_fmt(ratio, _fixed(2))}")
+            lines.append(f"   {'':<8}{label:<50}{_fmt(ratio, _fixed(2))}")
     if result.skipped:
         lines.append(f"   skipped (not installed): {', '.join(result.skipped)}")
     lines.append(

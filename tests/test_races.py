@@ -720,3 +720,26 @@ async def test_a_ping_message_is_sent_when_quiet_and_any_data_answers_it(
     assert lost.cause.kind is DisconnectKind.HEARTBEAT
     assert "no answer to the ping message within 10" in lost.cause.detail
     assert events.when(Disconnected) == pytest.approx(50, abs=0.25)
+
+
+async def test_a_short_pause_is_reported_on_the_event_without_a_warning(
+    transport: FakeTransport,
+    options: dict[str, Any],
+    events: Events,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A burst pauses the reader for moments: worth a number, not a warning.
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket()
+    sock.feed("a", "b", "c")
+    transport.add(sock)
+    async with fake_connection(transport, options, max_queue=2) as conn:
+        await until(clock, lambda: conn.stats.messages_in == 2)
+        await clock.sleep(2)
+        sock.drop()
+        assert [(await conn.receive()).data for _ in range(3)] == ["a", "b", "c"]
+        await events.wait_count(Disconnected, 1)
+        await conn.close()
+    [dropped] = events.of(Disconnected)
+    assert 2 <= dropped.paused < 3
+    assert "the reader was paused" not in caplog.text

@@ -20,7 +20,6 @@ way it reads (``receive()``, ``async for``, ``batches()``): the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
@@ -37,9 +36,10 @@ from .events import Gap, Reconnected
 from .inbox import Inbox
 from .link import Link, Parts, current_hook
 from .options import Options
-from .outbox import Outbox, Outgoing, Pacer, outgoing, utf8_size
+from .outbox import Outbox, Pacer, outgoing, utf8_size
+from .sending import Sender
 from .sequence import Sequencer
-from .state import TERMINAL, State
+from .state import State
 from .stats import Meter, Stats
 from .stream import Stream
 from .subscriptions import Subscriptions
@@ -82,7 +82,7 @@ class Connection:
     Create one with ``wsclient.connect()`` or ``Session.connect()``.
     """
 
-    __slots__ = ("_core", "_parts", "_sequencer")
+    __slots__ = ("_core", "_parts", "_sender", "_sequencer")
 
     def __init__(
         self,
@@ -116,6 +116,7 @@ class Connection:
             release=functools.partial(release, self),
             on_stale=None if on_stale is None else functools.partial(on_stale, self),
         )
+        self._sender = Sender(self._core, self._parts, self._hook)
 
     # -- what it is -----------------------------------------------------------------
 
@@ -364,14 +365,14 @@ class Connection:
         """
         if not isinstance(data, str):
             raise TypeError(f"send_str takes a str, got {type(data).__name__}")
-        await self._send((data, utf8_size(data)))
+        await self._sender.send((data, utf8_size(data)))
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a BINARY message now, or buffer it while reconnecting."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"send_bytes takes bytes, got {type(data).__name__}")
         payload = bytes(data)
-        await self._send((payload, len(payload)))
+        await self._sender.send((payload, len(payload)))
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
         """Send ``dumps(data)`` as a TEXT message (see :meth:`send_str`)."""
@@ -400,22 +401,8 @@ class Connection:
             TypeError, ValueError: a message that cannot be sent.
             InvalidState: the connection has ended.
         """
-        message, undo = outgoing(message, "message"), self._undo(unsubscribe)
-        self._check_alive()
-        self._parts.subscriptions.add(name, message, undo)
-        hook = self._hook()
-        link = hook or self._core.link
-        if link is None or not (link is hook or link.sending):
-            return  # the gate sends it (a socket being set up, or the next one)
-        sent = link.sent_subscriptions()
-        sent.add(name)
-        try:
-            await link.write(message)
-        except ConnectionError:
-            sent.discard(name)
-            if link is hook:  # on_connect runs again on the next socket
-                link.lose("send failed during on_connect")
-                raise ConnectionClosed("the connection dropped during on_connect") from None
+        undo = None if unsubscribe is None else outgoing(unsubscribe, "unsubscribe")
+        await self._sender.subscribe(name, outgoing(message, "message"), undo)
 
     async def unsubscribe(self, name: Hashable) -> None:
         """Stop wanting ``name``: its unsubscribe message goes to every socket
@@ -424,42 +411,4 @@ class Connection:
         Raises:
             KeyError: ``name`` is not subscribed.
         """
-        undo = self._parts.subscriptions.remove(name)
-        core = self._core
-        current = self._hook() or core.link
-        for link in (current, core.successor if core.successor is not current else None):
-            sent = link.subscribed if link is not None else None
-            if link is None or sent is None or name not in sent:
-                continue
-            sent.discard(name)
-            if undo is not None:
-                with contextlib.suppress(ConnectionError):  # gone, and its subscriptions
-                    await link.write(undo)
-
-    @staticmethod
-    def _undo(message: Any) -> Outgoing | None:
-        return None if message is None else outgoing(message, "unsubscribe")
-
-    def _check_alive(self) -> None:
-        core = self._core
-        if core.closing is not None or core.life.state in TERMINAL:
-            raise InvalidState(f"{self!r} has ended") from core.error
-
-    async def _send(self, message: Outgoing) -> None:
-        core = self._core
-        hook = self._hook()
-        link = hook or core.link
-        if link is not None and (link is hook or link.sending):
-            try:
-                await link.write(message)
-            except ConnectionError:
-                if link is hook:  # on_connect runs again on the next socket
-                    link.lose("send failed during on_connect")
-                    raise ConnectionClosed("the connection dropped during on_connect") from None
-                # Not written, or lost with the transport's buffer: keep it
-                # for the next socket.
-            else:
-                return
-        if core.closing is not None or core.life.state in TERMINAL:
-            raise InvalidState(f"{self!r} has ended; the message was not sent") from core.error
-        self._parts.outbox.put(message)
+        await self._sender.unsubscribe(name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from .disconnect import Disconnect
+from .disconnect import Disconnect, Initiator
 from .events import (
     Connected,
     ConnectFailed,
@@ -30,6 +30,11 @@ from .tasks import result
 __all__ = ["Lifecycle"]
 
 logger = logging.getLogger("wsclient")
+
+# Seconds of paused reading worth a warning when the peer or the transport
+# ended the socket: a burst pauses the reader for moments; a server's
+# keepalive drops a client that stopped reading after many seconds.
+_LONG_PAUSE = 5.0
 
 
 class Lifecycle:
@@ -89,7 +94,7 @@ class Lifecycle:
         url = self._url()
         if logger.isEnabledFor(logging.INFO):
             logger.info("%s: %s -> %s", url, disconnect.describe(), decision)
-        if paused:
+        if paused >= _LONG_PAUSE and disconnect.initiated_by is not Initiator.CLIENT:
             logger.warning(
                 "%s: the reader was paused %.1f s before this end: the consumer fell "
                 "max_queue behind, and servers drop clients that stop reading",
