@@ -91,7 +91,8 @@ class Sender:
         undo = self._parts.subscriptions.remove(name)
         core = self._core
         current = self._hook() or core.link
-        for link in (current, core.successor if core.successor is not current else None):
+        successor = core.rotator.successor
+        for link in (current, successor if successor is not current else None):
             sent = link.subscribed if link is not None else None
             if link is None or sent is None or name not in sent:
                 continue

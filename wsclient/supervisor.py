@@ -20,7 +20,6 @@ from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_excepti
 
 from . import liveness, plan, rotation
 from .budget import ReconnectBudget
-from .clock import sleeper
 from .disconnect import Disconnect, DisconnectKind
 from .endpoints import Targets
 from .errors import ConnectionClosed, InvalidState, RetriesExhausted
@@ -51,9 +50,8 @@ class Supervisor:
         "life",
         "link",
         "parts",
-        "rotation",
+        "rotator",
         "round",
-        "successor",
         "targets",
         "task",
     )
@@ -79,8 +77,7 @@ class Supervisor:
         self.done = False  # the supervisor has finished
         self.error: BaseException | None = None  # how it ended, if not cleanly
         self.link: Link | None = None  # the open socket
-        self.successor: Link | None = None  # a rotation's next socket, set up
-        self.rotation: asyncio.Task[None] | None = None  # a rotation under way
+        self.rotator = rotation.Rotator(self._dial_next, self._url)  # max_age, rotate()
         self._nap = Nap(parts.clock)  # the wait before an attempt
 
     @property
@@ -105,7 +102,7 @@ class Supervisor:
         and that outlives it is the application's."""
         if task is self.task:
             return True
-        for link in (self.link, self.successor):
+        for link in (self.link, self.rotator.successor):
             if link is not None and link.tasks and task in link.tasks:
                 return True
         hook = current_hook.get()
@@ -146,9 +143,7 @@ class Supervisor:
         link = self.link
         if link is None or not link.live or link.ending is not None or self.closing is not None:
             raise InvalidState("rotate() needs an open socket whose on_connect has run")
-        if self.rotation is None or self.rotation.done():
-            self.rotation = link.spawn(self._rotate(link, "rotation requested"), "rotation")
-        return self.rotation
+        return self.rotator.start(link, "rotation requested")
 
     def resume(self) -> None:
         """End a hold-off at once."""
@@ -246,13 +241,9 @@ class Supervisor:
         streak.attempt += 1
         self._nap.reset()
         self.life.set_state(State.CONNECTING)
-        successor = self.successor
+        successor = await self.rotator.take(self.parts.clock.now())
         if successor is not None:
-            # Still ours while adopting: if close() cancels us here, end() retires it.
-            adopted = await rotation.adopt(successor, self.parts.clock.now())
-            self.successor = None
-            if adopted:
-                return successor
+            return successor
         try:
             url, headers = await self.targets.resolve(self.round.current)
         except Exception as exc:  # the application's url or headers callable
@@ -292,7 +283,7 @@ class Supervisor:
         if options.stale_after is not None:
             link.watch(liveness.Watchdog(link, options.stale_after, self._stale))
         if options.max_age is not None:
-            link.spawn(self._age(link, options.max_age), "max_age")
+            link.spawn(self.rotator.at_age(link, self.parts.clock, options.max_age), "max_age")
         if link.proceed() is not None:
             # on_connect starts before the reader reads: what it does without
             # waiting (a subscription, then returning) comes before any
@@ -304,26 +295,6 @@ class Supervisor:
         keep = self._on_stale is not None and bool(await result(self._on_stale()))
         await self.life.emit(Stale(idle, keep))
         return keep
-
-    # -- rotation (max_age) --------------------------------------------------------
-
-    async def _age(self, link: Link, max_age: float) -> None:
-        await sleeper(self.parts.clock)(max_age)
-        if self.rotation is None or self.rotation.done():  # (else rotate() is at it)
-            self.rotation = asyncio.current_task()
-            await self._rotate(link, "max_age reached")
-
-    async def _rotate(self, link: Link, why: str) -> None:
-        """Set up the next socket while this one still delivers, then close
-        this one; the loop adopts the successor once this one has ended (a
-        successor that failed: the loop reconnects)."""
-        successor = await rotation.set_up(self._dial_next)
-        if isinstance(successor, Disconnect):
-            failure = successor.describe()
-            logger.warning("%s: rotation failed (%s); reconnecting", self.url, failure)
-        else:
-            self.successor = successor
-        link.close(Disconnect(1000, why, kind=DisconnectKind.ROTATE))
 
     async def _dial_next(self) -> Link | Disconnect:
         try:
@@ -374,9 +345,7 @@ class Supervisor:
 
     async def end(self) -> None:
         """The last act: final state, consumers told, the session told."""
-        successor, self.successor = self.successor, None
-        if successor is not None:  # set up by a rotation, never adopted
-            await successor.retire(current=False)
+        await self.rotator.drop()
         self.done = True
         if self.life.state not in TERMINAL:
             self.life.set_state(State.FAILED if self.error is not None else State.CLOSED)
