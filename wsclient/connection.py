@@ -162,6 +162,14 @@ class Connection:
         return MappingProxyType(self._sequencer.positions)
 
     @property
+    def unconfirmed(self) -> list[str | bytes]:
+        """The payloads of sends that a socket took and then died under,
+        with no pong to confirm them, and that are not sent again (all of
+        them, unless ``resend_unconfirmed``): they may or may not have reached
+        the server. The last ``buffer_size`` of them, oldest first."""
+        return list(self._parts.outbox.unconfirmed or ())
+
+    @property
     def unsent(self) -> list[str | bytes]:
         """The payloads still waiting in the outbox, oldest first (after a
         close or failure, these were never sent)."""

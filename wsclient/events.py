@@ -54,6 +54,10 @@ class Disconnected:
     """Seconds the reader spent paused on that socket because the consumer
     fell ``max_queue`` behind: a server's keepalive may drop a client that
     stops reading (a slow consumer, not a server fault)."""
+    unconfirmed: int = 0
+    """Sends written to that socket that no pong confirmed before it ended
+    under us: they may or may not have reached the server (see
+    ``Connection.unconfirmed`` and ``resend_unconfirmed``)."""
 
 
 @dataclass(frozen=True, slots=True)

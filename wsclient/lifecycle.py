@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .disconnect import Disconnect, Initiator
 from .events import (
@@ -30,6 +31,16 @@ from .tasks import result
 __all__ = ["Lifecycle"]
 
 logger = logging.getLogger("wsclient")
+
+
+@dataclass(frozen=True, slots=True)
+class Leftovers:
+    """What a socket that ended left behind, for its ``Disconnected`` event."""
+
+    paused: float = 0.0  # seconds its reader waited for a slow consumer
+    unconfirmed: int = 0  # sends it took without confirming them
+    given_up: int = 0  # of those, not to be sent again
+
 
 # Seconds of paused reading worth a warning when the peer or the transport
 # ended the socket: a burst pauses the reader for moments; a server's
@@ -85,29 +96,39 @@ class Lifecycle:
         decision: Decision,
         attempt: int,
         connected: bool,
-        paused: float = 0.0,
+        left: Leftovers | None = None,
     ) -> None:
-        """A socket ended (``connected``), or an attempt failed, and this is
-        what was decided; ``paused``: how long its reader waited for a slow
-        consumer."""
+        """A socket ended (``connected``, with what it ``left``), or an attempt
+        failed, and this is what was decided."""
+        left = left or Leftovers()
         self.set_state(state_after(decision))
         url = self._url()
         if logger.isEnabledFor(logging.INFO):
             logger.info("%s: %s -> %s", url, disconnect.describe(), decision)
-        if paused >= _LONG_PAUSE and disconnect.initiated_by is not Initiator.CLIENT:
+        if left.paused >= _LONG_PAUSE and disconnect.initiated_by is not Initiator.CLIENT:
             logger.warning(
                 "%s: the reader was paused %.1f s before this end: the consumer fell "
                 "max_queue behind, and servers drop clients that stop reading",
                 url,
-                paused,
+                left.paused,
             )
+        if left.given_up:
+            logger.warning(
+                "%s: %d send(s) may not have reached the server (no pong confirmed them "
+                "before the socket ended); see Connection.unconfirmed",
+                url,
+                left.given_up,
+            )
+        elif left.unconfirmed:
+            logger.info("%s: %d unconfirmed send(s) go again", url, left.unconfirmed)
         value = disconnect.headers.get("Retry-After")
         if value is not None and disconnect.retry_after is None and not self._warned:
             self._warned = True
             logger.warning("%s: ignoring a malformed Retry-After: %r", url, value)
         if connected:
             code, reason, by = disconnect.code, disconnect.reason, disconnect.initiated_by
-            await self.emit(Disconnected(code, reason, by, disconnect, paused))
+            event = Disconnected(code, reason, by, disconnect, left.paused, left.unconfirmed)
+            await self.emit(event)
         else:
             await self.emit(ConnectFailed(url, attempt, disconnect))
 

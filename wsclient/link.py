@@ -32,6 +32,7 @@ from yarl import URL
 from .clock import Clock, DeadlineExceeded, Timer, call_later, deadline
 from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState
+from .fence import Fence
 from .inbox import Inbox
 from .options import Options
 from .outbox import Outbox, Outgoing, Pacer
@@ -42,6 +43,11 @@ from .tasks import await_all, result, settle
 from .transport import Socket, Transport, close_reply, from_exception, from_message
 
 __all__ = ["Link", "Parts", "Watcher", "current_hook", "dial"]
+
+# A ping this long after a send (so a burst shares one), at most one a second
+# (so a steady sender does not double its frames): its pong confirms them.
+_CONFIRM_AFTER = 0.05
+_CONFIRM_EVERY = 1.0
 
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
@@ -104,6 +110,7 @@ class Link:
         "closer",
         "early",
         "ending",
+        "fence",
         "hook_done",
         "hook_error",
         "live",
@@ -136,6 +143,7 @@ class Link:
         self.ending: Disconnect | None = None  # why wsclient ends this socket
         self.closer: asyncio.Task[None] | None = None  # the closing handshake
         self.pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
+        self.fence: Fence | None = None  # sends not yet confirmed (made at the first)
         # Helpers, made when first needed: every object a socket keeps from
         # its handshake on pins memory among the handshake's garbage.
         self.tasks: set[asyncio.Task[Any]] | None = None  # the gate, a rotation, a ping
@@ -207,7 +215,7 @@ class Link:
         try:
             while True:
                 await subscriptions.replay(self.sent_subscriptions(), self.write)
-                await outbox.flush(self.write)
+                await outbox.flush(self.send)
                 if not subscriptions.owed(self.subscribed):
                     break
         except ConnectionError:
@@ -304,6 +312,8 @@ class Link:
             parts.meter.pongs += 1
             parts.meter.pong_at = self.read_at = parts.clock.now()
             settle(self.pong)
+            if self.fence is not None:
+                self.fence.ponged(msg.data)
             return None
         if self.ending is not None:
             return self.ending
@@ -320,8 +330,11 @@ class Link:
 
     # -- writing -------------------------------------------------------------------------
 
-    async def write(self, message: Outgoing) -> None:
-        """Write one message.
+    async def write(self, message: Outgoing, strikes: int = 0, *, confirm: bool = False) -> None:
+        """Write one message. With ``confirm`` (the application's sends, not
+        on_connect's, a subscription's or a ping message: those are made
+        again on every socket), a pong is to confirm it (``strikes``: see
+        :data:`~wsclient.fence.Unconfirmed`).
 
         Raises:
             ConnectionError: the socket is ending, or its transport is closing
@@ -343,6 +356,36 @@ class Link:
         meter = self.parts.meter
         meter.messages_out += 1
         meter.bytes_out += size
+        if not confirm:
+            return
+        fence = self.fence
+        if fence is None:
+            fence = self.fence = Fence()
+        fence.wrote(message, strikes)
+        if fence.timer is None:  # a ping soon after a burst, at most one a second
+            delay = max(_CONFIRM_AFTER, fence.pinged_at + _CONFIRM_EVERY - self.parts.clock.now())
+            fence.timer = self.later(delay, self._confirm)
+
+    async def send(self, message: Outgoing, strikes: int = 0) -> None:
+        """Write one of the application's messages (to be confirmed)."""
+        await self.write(message, strikes, confirm=True)
+
+    def _confirm(self) -> None:
+        """Ping, so that the pong confirms what was written before it."""
+        fence = self.fence
+        if fence is None or self.retired:
+            return
+        fence.timer = None
+        fence.pinged_at = self.parts.clock.now()
+        self.spawn(self._ping(fence.marker()), "confirming ping", transient=True)
+
+    async def _ping(self, marker: bytes) -> None:
+        with contextlib.suppress(ConnectionError):  # closing: the reader says how
+            await self.ws.ping(marker)
+
+    def marker(self) -> bytes:
+        """The payload for a ping now: its pong confirms the sends before it."""
+        return b"" if self.fence is None else self.fence.marker()
 
     # -- ending ---------------------------------------------------------------------------
 
@@ -428,6 +471,8 @@ class Link:
         self.retired = True
         for watcher in self.watchers or ():
             watcher.stop()
+        if self.fence is not None and self.fence.timer is not None:
+            self.fence.timer.cancel()
         try:
             await self.halt()
         finally:

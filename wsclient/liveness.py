@@ -108,7 +108,7 @@ class Heartbeat(_OnTimers):
             # The ping is inside the deadline: a peer that stopped reading
             # can block the write itself once the send buffer is full.
             async with deadline(clock, self._pong_timeout):
-                await link.ws.ping()
+                await link.ws.ping(link.marker())
                 await link.pong
         except ConnectionError:
             return  # closing: the reader will say how

@@ -123,6 +123,12 @@ class Options:
         send_rate: At most this many data messages a second, evenly spaced:
             every send waits for its turn (the application's, on_connect's,
             the outbox's flush after a reconnect); ``None`` is unpaced.
+        resend_unconfirmed: At least once: sends that a socket took and no
+            pong confirmed before it died under us go again on the next
+            socket, after on_connect and the subscriptions, ahead of the
+            outbox (the server may get them twice). One unconfirmed on two
+            sockets in a row is given up on (``Connection.unconfirmed``):
+            some servers drop the connection on a message they refuse.
         sequence: ``key(msg)`` returns ``(stream, seq)`` for a sequenced
             message, ``wsclient.Resync(stream, seq)`` for one that starts its
             stream afresh, or ``None``: ``conn.stream()`` and ``async for``
@@ -155,6 +161,7 @@ class Options:
     ssl: _ssl.SSLContext | bool = True
     ping_message: Any = None
     send_rate: float | None = None
+    resend_unconfirmed: bool = False
     sequence: Key | None = None
 
     def __post_init__(self) -> None:
@@ -164,6 +171,10 @@ class Options:
         _callable("on_event", self.on_event)
         _callable("on_stale", self.on_stale)
         _callable("sequence", self.sequence)
+        if not isinstance(self.resend_unconfirmed, bool):
+            raise TypeError(
+                f"resend_unconfirmed must be a bool, got {type(self.resend_unconfirmed).__name__}"
+            )
         _positive("stale_after", self.stale_after, optional=True)
         _positive("max_age", self.max_age, optional=True)
         _positive("send_rate", self.send_rate, optional=True)

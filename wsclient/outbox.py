@@ -58,16 +58,42 @@ def outgoing(message: Any, what: str) -> Outgoing:
 
 
 class Outbox:
-    """The bounded buffer of sends made while down."""
+    """The bounded buffer of sends made while down; ahead of it, the sends a
+    dying socket took without confirming them, to be sent again; and those
+    given up on (``unconfirmed``)."""
 
-    __slots__ = ("_queue", "limit")
+    __slots__ = ("_again", "_queue", "limit", "unconfirmed")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit  # buffer_size
         self._queue: deque[Outgoing] | None = None  # made when first needed
+        self._again: deque[tuple[Outgoing, int]] | None = None  # (message, strikes)
+        self.unconfirmed: deque[str | bytes] | None = None  # the last `limit` given up on
 
     def __len__(self) -> int:
-        return len(self._queue or ())
+        return len(self._queue or ()) + len(self._again or ())
+
+    def unconfirmed_by(self, dead: list[tuple[Outgoing, int]], *, resend: bool) -> int:
+        """A socket died with ``dead`` sent but not confirmed (with how many
+        sockets each died on before). With ``resend``, a message that died on
+        no socket before goes again on the next one, ahead of the outbox;
+        the others are given up on. Returns how many were given up on."""
+        again: list[tuple[Outgoing, int]] = []
+        given_up: list[str | bytes] = []
+        for message, strikes in dead:
+            if resend and not strikes:
+                again.append((message, strikes + 1))
+            else:
+                given_up.append(message[0])
+        if again:
+            if self._again is None:
+                self._again = deque()
+            self._again.extend(again)  # (after any still waiting: those are older)
+        if given_up:
+            if self.unconfirmed is None:
+                self.unconfirmed = deque(maxlen=max(self.limit, 1))
+            self.unconfirmed.extend(given_up)
+        return len(given_up)
 
     def put(self, message: Outgoing) -> None:
         """Keep ``message`` for the next socket.
@@ -86,22 +112,32 @@ class Outbox:
 
     def unsent(self) -> list[str | bytes]:
         """The payloads still waiting, oldest first."""
-        return [data for data, _ in self._queue or ()]
+        again = [data for (data, _), _ in self._again or ()]
+        return again + [data for data, _ in self._queue or ()]
 
-    async def flush(self, write: Callable[[Outgoing], Awaitable[None]]) -> None:
-        """Write every message in order, those put meanwhile too: it returns
-        only when it found the outbox empty, with no wait after that look.
+    async def flush(self, write: Callable[[Outgoing, int], Awaitable[None]]) -> None:
+        """Write every message in order (those to send again first), those put
+        meanwhile too: it returns only when it found the outbox empty, with
+        no wait after that look.
 
         Raises:
             ConnectionError: a write failed; that message is back at the head
                 (so is one whose write was cancelled: its socket is going,
                 and what it had buffered goes with it).
         """
+        again = self._again
+        while again:
+            message, strikes = again.popleft()
+            try:
+                await write(message, strikes)
+            except BaseException:
+                again.appendleft((message, strikes))
+                raise
         queue = self._queue
         while queue:  # None or empty: nothing to flush
             message = queue.popleft()
             try:
-                await write(message)
+                await write(message, 0)
             except BaseException:
                 queue.appendleft(message)  # not delivered: keep it for the next socket
                 raise

@@ -41,11 +41,12 @@ class Sender:
         return None, hook
 
     @staticmethod
-    async def _write(link: Link, hook: Link | None, message: Outgoing) -> bool:
-        """Write to ``link``; False if it is going (the message was not
-        written, or was lost with its transport's buffer)."""
+    async def _write(link: Link, hook: Link | None, message: Outgoing, *, mine: bool) -> bool:
+        """Write to ``link`` (``mine``: the application's own message, not a
+        subscription); False if it is going (the message was not written, or
+        was lost with its transport's buffer)."""
         try:
-            await link.write(message)
+            await link.write(message, confirm=mine and link is not hook)
         except ConnectionError:
             if link is hook:  # on_connect runs again on the next socket
                 link.lose("send failed during on_connect")
@@ -64,7 +65,7 @@ class Sender:
     async def send(self, message: Outgoing) -> None:
         """Send now, or keep it in the outbox for the next socket."""
         link, hook = self._taker()
-        if link is not None and await self._write(link, hook, message):
+        if link is not None and await self._write(link, hook, message, mine=True):
             return
         self.check_alive("the message was not sent")
         self._parts.outbox.put(message)
@@ -81,7 +82,7 @@ class Sender:
         sent.add(name)  # (from the start: an unsubscribe meanwhile must undo it)
         written = False
         try:
-            written = await self._write(link, hook, message)
+            written = await self._write(link, hook, message, mine=False)
         finally:
             if not written:
                 sent.discard(name)

@@ -66,6 +66,7 @@ class ConnectOptions(TypedDict, total=False):
     max_age: float | None
     ping_message: Any
     send_rate: float | None
+    resend_unconfirmed: bool
     sequence: Key | None
     clock: Clock
     rng: Random

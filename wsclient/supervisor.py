@@ -24,7 +24,7 @@ from .disconnect import Disconnect, DisconnectKind
 from .endpoints import Targets
 from .errors import ConnectionClosed, InvalidState, RetriesExhausted
 from .events import GaveUp, Stale
-from .lifecycle import Lifecycle
+from .lifecycle import Leftovers, Lifecycle
 from .link import Link, Parts, current_hook, dial
 from .policy import Fail, HoldOff, Refresh, Stop
 from .retry import Fatal, Nap, Retry, Streak, retry_of
@@ -34,6 +34,8 @@ from .tasks import result
 __all__ = ["Supervisor"]
 
 logger = logging.getLogger("wsclient")
+
+_ON_PURPOSE = {DisconnectKind.USER, DisconnectKind.FORCED, DisconnectKind.ROTATE}
 
 
 class Supervisor:
@@ -200,8 +202,9 @@ class Supervisor:
             ):
                 streak = self._new_streak()  # it held: the curves start over
                 streak.attempt = 1  # that connection is the new streak's first attempt
-            paused = self.parts.inbox.paused_for if link.live else 0.0
-            pending = await self._conclude(disconnect, streak, link, paused)
+            pending = await self._conclude(
+                disconnect, streak, link, self._leftovers(link, disconnect)
+            )
             if pending is None:
                 return
 
@@ -305,8 +308,23 @@ class Supervisor:
 
     # -- deciding --------------------------------------------------------------------
 
+    def _leftovers(self, link: Link, disconnect: Disconnect) -> Leftovers:
+        """What an ended socket left behind: how long its reader paused, and
+        the sends it took unconfirmed (none if we closed it on purpose: our
+        close frame came after them on the same ordered stream)."""
+        parts = self.parts
+        fence = link.fence
+        dead = [] if fence is None or disconnect.kind in _ON_PURPOSE else fence.unconfirmed()
+        resend = parts.options.resend_unconfirmed
+        given_up = parts.outbox.unconfirmed_by(dead, resend=resend) if dead else 0
+        return Leftovers(parts.inbox.paused_for if link.live else 0.0, len(dead), given_up)
+
     async def _conclude(
-        self, disconnect: Disconnect, streak: Streak, link: Link | None, paused: float = 0.0
+        self,
+        disconnect: Disconnect,
+        streak: Streak,
+        link: Link | None,
+        left: Leftovers | None = None,
     ) -> Retry | None:
         """Decide what ``disconnect`` means and report it: ``None`` to stop, a
         ``Retry`` to wait as it says; raises ``Fatal`` to fail."""
@@ -324,7 +342,7 @@ class Supervisor:
         if isinstance(decision, Fail):
             self.error = hook_error or disconnect.to_error()
         connected = link is not None
-        await self.life.ended(disconnect, decision, streak.attempt, connected, paused)
+        await self.life.ended(disconnect, decision, streak.attempt, connected, left)
         if isinstance(decision, Fail):
             raise Fatal(disconnect, self.error or disconnect.to_error(), streak.attempt)
         if isinstance(decision, Stop) or self.closing is not None:  # (on_event may close)
