@@ -13,18 +13,22 @@ up exactly instead of hoped for over loopback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from aiohttp import WSMessage, WSMsgType
 from yarl import URL
 
+import wsclient
 from wsclient.clock import Clock
 from wsclient.options import Options
 from wsclient.transport import Socket
 
-__all__ = ["FakeSocket", "FakeTransport"]
+__all__ = ["FEED_URL", "FakeSocket", "FakeTransport", "fake_connection", "until"]
+
+FEED_URL = "ws://feed.test/"  # never resolved: the fake transport opens every socket
 
 _CLOSED = WSMessage(WSMsgType.CLOSED, None, None)
 _CLOSING = WSMessage(WSMsgType.CLOSING, None, None)
@@ -194,3 +198,25 @@ class FakeTransport:
     def on_read(self, ws: Socket, heard: Callable[[], None]) -> None:
         assert isinstance(ws, FakeSocket)
         ws.heard = heard
+
+
+@contextlib.asynccontextmanager
+async def fake_connection(
+    transport: FakeTransport, options: dict[str, Any], **extra: Any
+) -> AsyncIterator[wsclient.Connection]:
+    """A connection over ``transport`` (heartbeat off unless ``extra`` says)."""
+    settings = options | {"heartbeat": None} | extra
+    async with (
+        wsclient.Session(transport=transport, **settings) as session,
+        session.connect(FEED_URL) as conn,
+    ):
+        yield conn
+
+
+async def until(clock: Clock, done: Callable[[], bool]) -> None:
+    """Wait in virtual steps (so timers fire meanwhile) until ``done()``."""
+    for _ in range(10_000):
+        if done():
+            return
+        await clock.sleep(0.25)
+    raise AssertionError("never happened")

@@ -5,9 +5,7 @@ several tasks all keep the pace, in order."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,21 +15,7 @@ from wsclient import Connected
 from wsclient.testing import FakeClock
 
 from .conftest import Events
-from .fakes import FakeSocket, FakeTransport
-
-URL = "ws://feed.test/"
-
-
-@contextlib.asynccontextmanager
-async def paced(
-    transport: FakeTransport, options: dict[str, Any], **extra: Any
-) -> AsyncIterator[wsclient.Connection]:
-    settings = options | {"heartbeat": None, "send_rate": 10} | extra
-    async with (
-        wsclient.Session(transport=transport, **settings) as session,
-        session.connect(URL) as conn,
-    ):
-        yield conn
+from .fakes import FakeSocket, FakeTransport, fake_connection
 
 
 def assert_paced(times: list[float], rate: float) -> None:
@@ -49,7 +33,7 @@ async def test_a_full_outbox_flushes_at_the_rate_in_order(
     clock: FakeClock = options["clock"]
     sock = FakeSocket(clock=clock)
     transport = FakeTransport(ConnectionRefusedError("down"), sock)
-    async with paced(transport, options) as conn:
+    async with fake_connection(transport, options, send_rate=10) as conn:
         for n in range(1000):
             await conn.send_str(f"m{n}")
         await events.wait_count(Connected, 1)
@@ -71,7 +55,9 @@ async def test_on_connect_and_live_sends_share_the_pace(options: dict[str, Any])
         for channel in range(5):
             await conn.send_json({"subscribe": channel})
 
-    async with paced(FakeTransport(sock), options, on_connect=subscribe) as conn:
+    async with fake_connection(
+        FakeTransport(sock), options, send_rate=10, on_connect=subscribe
+    ) as conn:
         senders = [
             asyncio.create_task(conn.send_str(f"{who}{n}")) for n in range(10) for who in "ab"
         ]
@@ -92,7 +78,7 @@ async def test_a_send_cut_short_while_waiting_for_its_turn_is_kept(
     # the dead socket or lost; they go out on the next one, in order.
     clock: FakeClock = options["clock"]
     first, second = FakeSocket(clock=clock), FakeSocket(clock=clock)
-    async with paced(FakeTransport(first, second), options) as conn:
+    async with fake_connection(FakeTransport(first, second), options, send_rate=10) as conn:
         await events.wait_count(Connected, 1)
         senders = [asyncio.create_task(conn.send_str(f"m{n}")) for n in range(10)]
         while len(first.sent) < 3:

@@ -7,9 +7,7 @@ frame, writes that fail under on_connect or a flush."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -20,35 +18,12 @@ from wsclient import Connected, Disconnected, DisconnectKind, HoldingOff, Reconn
 from wsclient.testing import FakeClock
 
 from .conftest import Events, wsclient_tasks
-from .fakes import FakeSocket, FakeTransport
-
-URL = "ws://feed.test/"  # never resolved: the fake transport opens every socket
+from .fakes import FEED_URL, FakeSocket, FakeTransport, fake_connection, until
 
 
 @pytest.fixture
 def transport() -> FakeTransport:
     return FakeTransport()
-
-
-@contextlib.asynccontextmanager
-async def fake_connection(
-    transport: FakeTransport, options: dict[str, Any], **extra: Any
-) -> AsyncIterator[wsclient.Connection]:
-    settings = options | {"heartbeat": None} | extra
-    async with (
-        wsclient.Session(transport=transport, **settings) as session,
-        session.connect(URL) as conn,
-    ):
-        yield conn
-
-
-async def until(clock: FakeClock, done: Callable[[], bool]) -> None:
-    """Wait in virtual steps (so timers fire meanwhile) until ``done()``."""
-    for _ in range(10_000):
-        if done():
-            return
-        await clock.sleep(0.25)
-    raise AssertionError("never happened")
 
 
 def close_frame(code: int) -> WSMessage:
@@ -388,7 +363,7 @@ async def test_an_idle_connection_holds_no_task_but_its_supervisor(
     async with fake_connection(transport, options, heartbeat=20, stale_after=600) as conn:
         await until(clock, lambda: sock.pings == 3)  # three heartbeats went by, answered
         await until(clock, lambda: len(wsclient_tasks()) == 1)  # the last ping's task is done
-        assert [t.get_name() for t in wsclient_tasks()] == [f"wsclient {URL}"]
+        assert [t.get_name() for t in wsclient_tasks()] == [f"wsclient {FEED_URL}"]
         assert conn.state is wsclient.State.CONNECTED
     assert 60 <= clock.now() < 80
     assert_all_ended(transport)

@@ -6,8 +6,6 @@ before the old one closes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,21 +15,7 @@ from wsclient import Connected
 from wsclient.testing import FakeClock
 
 from .conftest import Events
-from .fakes import FakeSocket, FakeTransport
-
-URL = "ws://feed.test/"
-
-
-@contextlib.asynccontextmanager
-async def connection(
-    transport: FakeTransport, options: dict[str, Any], **extra: Any
-) -> AsyncIterator[wsclient.Connection]:
-    settings = options | {"heartbeat": None} | extra
-    async with (
-        wsclient.Session(transport=transport, **settings) as session,
-        session.connect(URL) as conn,
-    ):
-        yield conn
+from .fakes import FakeSocket, FakeTransport, fake_connection
 
 
 async def until_sent(clock: FakeClock, sock: FakeSocket, count: int) -> None:
@@ -51,7 +35,7 @@ async def test_a_new_socket_gets_on_connect_then_the_subscriptions_then_the_outb
     async def hello(conn: wsclient.Connection) -> None:
         await conn.send_str("hello")
 
-    async with connection(FakeTransport(first, second), options, on_connect=hello) as conn:
+    async with fake_connection(FakeTransport(first, second), options, on_connect=hello) as conn:
         await events.wait_count(Connected, 1)
         await conn.subscribe("a", {"op": "sub", "ch": "a"})
         await until_sent(clock, first, 2)
@@ -71,7 +55,7 @@ async def test_unsubscribe_sends_its_own_message_and_new_sockets_leave_it_out(
 ) -> None:
     clock: FakeClock = options["clock"]
     first, second = FakeSocket(), FakeSocket()
-    async with connection(FakeTransport(first, second), options) as conn:
+    async with fake_connection(FakeTransport(first, second), options) as conn:
         await events.wait_count(Connected, 1)
         await conn.subscribe("trades", "sub trades", unsubscribe="unsub trades")
         await conn.subscribe("book", b"\x01book", unsubscribe=b"\x02book")
@@ -100,7 +84,9 @@ async def test_a_subscription_made_in_on_connect_goes_to_each_socket_once(
         await conn.subscribe("a", "sub a")  # sent at once: on_connect awaits the ack
         acked.append((await conn.receive()).data)
 
-    async with connection(FakeTransport(first, second), options, on_connect=subscribe) as conn:
+    async with fake_connection(
+        FakeTransport(first, second), options, on_connect=subscribe
+    ) as conn:
         await until_sent(clock, first, 1)
         first.feed("ack a", "data")
         assert (await conn.receive()).data == "data"
@@ -119,7 +105,7 @@ async def test_a_subscription_made_while_the_replay_runs_reaches_that_socket_onc
 ) -> None:
     clock: FakeClock = options["clock"]
     first, slow = FakeSocket(), FakeSocket(clock=clock, write_delay=1.0)
-    async with connection(FakeTransport(first, slow), options) as conn:
+    async with fake_connection(FakeTransport(first, slow), options) as conn:
         await events.wait_count(Connected, 1)
         for name in "abc":
             await conn.subscribe(name, f"sub {name}")
@@ -147,7 +133,7 @@ async def test_a_rotation_subscribes_the_next_socket_before_the_old_one_closes(
             await super().send_str(data)
 
     new = Next()
-    async with connection(FakeTransport(old, new), options, max_age=60) as conn:
+    async with fake_connection(FakeTransport(old, new), options, max_age=60) as conn:
         await events.wait_count(Connected, 1)
         await conn.subscribe("a", "sub a")
         await conn.subscribe("b", "sub b")
@@ -163,7 +149,7 @@ async def test_replayed_subscriptions_keep_the_send_rate(
 ) -> None:
     clock: FakeClock = options["clock"]
     first, second = FakeSocket(), FakeSocket(clock=clock)
-    async with connection(FakeTransport(first, second), options, send_rate=2) as conn:
+    async with fake_connection(FakeTransport(first, second), options, send_rate=2) as conn:
         await events.wait_count(Connected, 1)
         for n in range(6):
             await conn.subscribe(n, f"sub {n}")
@@ -174,7 +160,7 @@ async def test_replayed_subscriptions_keep_the_send_rate(
 
 
 async def test_bad_subscriptions_are_refused_by_name(options: dict[str, Any]) -> None:
-    async with connection(FakeTransport(FakeSocket()), options) as conn:
+    async with fake_connection(FakeTransport(FakeSocket()), options) as conn:
         with pytest.raises(KeyError, match="not subscribed: 'nothing'"):
             await conn.unsubscribe("nothing")
         with pytest.raises(TypeError, match="message must be str, bytes or JSON-serializable"):

@@ -6,9 +6,7 @@ the subscriptions, ahead of the outbox), but never a third time."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,29 +16,7 @@ from wsclient import Connected, Disconnected
 from wsclient.testing import FakeClock
 
 from .conftest import Events
-from .fakes import FakeSocket, FakeTransport
-
-URL = "ws://feed.test/"
-
-
-@contextlib.asynccontextmanager
-async def connection(
-    transport: FakeTransport, options: dict[str, Any], **extra: Any
-) -> AsyncIterator[wsclient.Connection]:
-    settings = options | {"heartbeat": None} | extra
-    async with (
-        wsclient.Session(transport=transport, **settings) as session,
-        session.connect(URL) as conn,
-    ):
-        yield conn
-
-
-async def until(clock: FakeClock, done: Any) -> None:
-    for _ in range(2000):
-        if done():
-            return
-        await clock.sleep(0.25)
-    raise AssertionError("never happened")
+from .fakes import FakeSocket, FakeTransport, fake_connection, until
 
 
 async def test_sends_a_pong_confirmed_are_not_reported_when_the_socket_dies(
@@ -48,7 +24,7 @@ async def test_sends_a_pong_confirmed_are_not_reported_when_the_socket_dies(
 ) -> None:
     clock: FakeClock = options["clock"]
     sock = FakeSocket()  # answers pings, with their payload
-    async with connection(FakeTransport(sock), options) as conn:
+    async with fake_connection(FakeTransport(sock), options) as conn:
         await events.wait_count(Connected, 1)
         for data in "abc":
             await conn.send_str(data)
@@ -67,7 +43,7 @@ async def test_sends_no_pong_confirmed_are_reported_and_not_sent_again_by_defaul
 ) -> None:
     clock: FakeClock = options["clock"]
     first, second = FakeSocket(pong=False), FakeSocket()
-    async with connection(FakeTransport(first, second), options) as conn:
+    async with fake_connection(FakeTransport(first, second), options) as conn:
         await events.wait_count(Connected, 1)
         await conn.send_str("a")
         await clock.sleep(2)  # pinged; no pong
@@ -92,7 +68,7 @@ async def test_resend_unconfirmed_sends_them_after_on_connect_ahead_of_the_outbo
     async def hello(conn: wsclient.Connection) -> None:
         await conn.send_str("hello")
 
-    async with connection(
+    async with fake_connection(
         FakeTransport(first, second), options, on_connect=hello, resend_unconfirmed=True
     ) as conn:
         await until(clock, lambda: len(first.sent) == 1)  # on_connect's hello
@@ -122,7 +98,7 @@ async def test_a_send_unconfirmed_on_two_sockets_in_a_row_is_given_up_on(
     clock: FakeClock = options["clock"]
     first, second, third = FakeSocket(pong=False), FakeSocket(pong=False), FakeSocket()
     transport = FakeTransport(first, second, third)
-    async with connection(transport, options, resend_unconfirmed=True) as conn:
+    async with fake_connection(transport, options, resend_unconfirmed=True) as conn:
         await events.wait_count(Connected, 1)
         await conn.send_str("poison")
         first.drop()
@@ -143,7 +119,7 @@ async def test_a_steady_sender_adds_at_most_one_ping_a_second(
 ) -> None:
     clock: FakeClock = options["clock"]
     sock = FakeSocket()
-    async with connection(FakeTransport(sock), options) as conn:
+    async with fake_connection(FakeTransport(sock), options) as conn:
         await events.wait_count(Connected, 1)
         for n in range(100):  # ten a second for ten seconds
             await conn.send_str(str(n))
@@ -157,7 +133,7 @@ async def test_a_socket_we_close_on_purpose_leaves_nothing_unconfirmed(
     options: dict[str, Any], events: Events, how: str
 ) -> None:
     first, second = FakeSocket(pong=False), FakeSocket()
-    async with connection(FakeTransport(first, second), options) as conn:
+    async with fake_connection(FakeTransport(first, second), options) as conn:
         await events.wait_count(Connected, 1)
         await conn.send_str("a")
         await (conn.close() if how == "close" else conn.reconnect())
@@ -174,7 +150,7 @@ async def test_a_ping_message_is_not_confirmed_nor_resent(
     clock: FakeClock = options["clock"]
     first, second = FakeSocket(clock=clock, pong=False), FakeSocket(clock=clock)
     extra = {"heartbeat": 5, "ping_message": "ping", "resend_unconfirmed": True}
-    async with connection(FakeTransport(first, second), options, **extra) as conn:
+    async with fake_connection(FakeTransport(first, second), options, **extra) as conn:
         await until(clock, lambda: first.sent == ["ping"])
         first.drop()
         await events.wait_count(Connected, 2)

@@ -133,26 +133,15 @@ class Connection:
     @property
     def stats(self) -> Stats:
         """A snapshot of the counters."""
-        core, meter = self._core, self._parts.meter
-        link = core.link
-        now = self._parts.clock.now()
-        return Stats(
-            state=core.life.state,
-            url=core.url,
-            connects=meter.connects,
-            reconnects=max(meter.connects - 1, 0),
-            messages_in=meter.messages_in,
-            bytes_in=meter.bytes_in,
-            messages_out=meter.messages_out,
-            bytes_out=meter.bytes_out,
-            pongs=meter.pongs,
-            pong_age=None if meter.pong_at is None else now - meter.pong_at,
-            data_age=None if meter.data_at is None else now - meter.data_at,
-            buffered=len(self._parts.outbox),
-            last_close_code=meter.last_code,
-            uptime=now - link.opened_at if link is not None else 0.0,
-            duplicates=self._sequencer.duplicates,
-            gaps=self._sequencer.gaps,
+        core, parts, sequencer = self._core, self._parts, self._sequencer
+        return parts.meter.snapshot(
+            core.life.state,
+            core.url,
+            parts.clock.now(),
+            opened_at=None if core.link is None else core.link.opened_at,
+            buffered=len(parts.outbox),
+            duplicates=sequencer.duplicates,
+            gaps=sequencer.gaps,
         )
 
     @property

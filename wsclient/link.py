@@ -5,15 +5,8 @@ It owns the socket's helpers (tasks: the gate, a rotation, a ping awaiting
 its pong; watchers on timers: the heartbeat, the stale watchdog), answers
 pings and close frames, counts pongs, writes, ends the socket with a closing
 handshake (:meth:`Link.close`) or drops it at once (:meth:`Link.lose`), and
-finally retires it (:meth:`Link.retire`).
-
-The gate: until ``on_connect`` has returned, the messages the socket
-receives wait in ``early``, where only ``on_connect`` reads them, and only
-its sends go straight to the socket. Once it has returned and the link is
-adopted (at once, except for a rotation's successor), the link is ``live``:
-what it reads goes to the application. Sends made elsewhere keep going to
-the outbox until the outbox has been flushed onto the socket (``sending``),
-so none overtakes one made while the connection was down.
+finally retires it (:meth:`Link.retire`). Its gate (on_connect, the
+subscriptions, the outbox's flush) is :class:`~wsclient.gate.Gate`'s.
 """
 
 from __future__ import annotations
@@ -21,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,15 +23,16 @@ from yarl import URL
 
 from .clock import Clock, DeadlineExceeded, Timer, call_later, deadline
 from .disconnect import Disconnect, DisconnectKind
-from .errors import ConnectionClosed, InvalidState
 from .fence import Fence
+from .gate import Gate, current_hook
 from .inbox import Inbox
+from .lifecycle import Leftovers
 from .options import Options
 from .outbox import Outbox, Outgoing, Pacer
 from .redact import Redactor
 from .stats import Meter
 from .subscriptions import Subscriptions
-from .tasks import await_all, result, settle
+from .tasks import await_all, settle
 from .transport import Socket, Transport, close_reply, from_exception, from_message
 
 __all__ = ["Link", "Parts", "Watcher", "current_hook", "dial"]
@@ -49,14 +42,10 @@ __all__ = ["Link", "Parts", "Watcher", "current_hook", "dial"]
 _CONFIRM_AFTER = 0.05
 _CONFIRM_EVERY = 1.0
 
+_ON_PURPOSE = {DisconnectKind.USER, DisconnectKind.FORCED, DisconnectKind.ROTATE}
+
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
-
-# The link whose on_connect runs in this context: set for the gate task and so
-# for whatever it spawns (such as the inner task of wait_for on Python 3.11).
-current_hook: contextvars.ContextVar[Link | None] = contextvars.ContextVar(
-    "wsclient_on_connect", default=None
-)
 
 
 class Watcher(Protocol):
@@ -102,27 +91,19 @@ async def dial(
     return Link(parts, ws, parts.clock.now(), adopted=adopted)
 
 
-class Link:
+class Link(Gate):
     """One open socket of a connection."""
 
     __slots__ = (
-        "adopted",
         "closer",
-        "early",
         "ending",
         "fence",
-        "hook_done",
-        "hook_error",
-        "live",
         "opened_at",
         "parts",
         "pong",
         "read_at",
         "retired",
-        "sending",
-        "subscribed",
         "tasks",
-        "waiter",
         "watchers",
         "ws",
     )
@@ -132,14 +113,7 @@ class Link:
         self.ws = ws
         self.opened_at = opened_at
         self.read_at = opened_at  # when the socket last read anything
-        self.adopted = adopted  # False for a rotation's successor until adopted
-        self.hook_done = parts.on_connect is None  # on_connect has returned
-        self.hook_error: BaseException | None = None  # on_connect raised this
-        self.live = False  # what it reads goes to the application
-        self.sending = False  # sends go straight to it (the outbox is flushed)
-        self.subscribed: set[Hashable] | None = None  # the subscriptions it was sent
-        self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
-        self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
+        self.open_gate(adopted=adopted, hooked=parts.on_connect is not None)
         self.ending: Disconnect | None = None  # why wsclient ends this socket
         self.closer: asyncio.Task[None] | None = None  # the closing handshake
         self.pong: asyncio.Future[None] | None = None  # the heartbeat awaits a pong
@@ -153,121 +127,6 @@ class Link:
 
     def _heard(self) -> None:
         self.read_at = self.parts.clock.now()
-
-    # -- the gate ---------------------------------------------------------------------
-
-    def proceed(self) -> asyncio.Task[None] | None:
-        """Open the gate as far as it goes now: run on_connect (in a task whose
-        context makes it read and write this socket), send the subscriptions;
-        then, if adopted, go live and flush the outbox. Returns the gate's
-        task, if one runs."""
-        parts = self.parts
-        if not self.hook_done or parts.subscriptions.owed(self.subscribed):
-            context = contextvars.copy_context()
-            context.run(current_hook.set, self)
-            return self.spawn(self._gate(), "on_connect", context)
-        if not self.adopted:
-            return None
-        self._let_through()
-        if len(parts.outbox):
-            return self.spawn(self._flush(), "flush")
-        self.sending = True
-        return None
-
-    async def _gate(self) -> None:
-        if not self.hook_done and not await self._run_hook():
-            return
-        if self.adopted:
-            self._let_through()
-            await self._flush()
-        else:  # a rotation's successor: set up now, goes live once adopted
-            with contextlib.suppress(ConnectionError):  # (its reader says how it ended)
-                await self.parts.subscriptions.replay(self.sent_subscriptions(), self.write)
-
-    async def _run_hook(self) -> bool:
-        """on_connect, bounded by open_timeout; False if it failed (the socket
-        is on its way out then)."""
-        parts = self.parts
-        assert parts.on_connect is not None
-        try:
-            async with deadline(parts.clock, parts.options.open_timeout):
-                await result(parts.on_connect())
-                # Done as it returns: the deadline's exit may still wait (on a
-                # clock of its own), and the socket may end meanwhile.
-                self.hook_done = True
-        except DeadlineExceeded:
-            if not self.hook_done:  # (else it ran out only as on_connect returned)
-                detail = "on_connect did not finish within open_timeout"
-                self.lose(detail, DisconnectKind.TIMEOUT)
-        except ConnectionError:
-            self.lose("the connection dropped while on_connect ran")
-        except Exception as exc:
-            if self.ending is None:  # the socket is fine: on_connect itself failed
-                self.hook_error = exc
-                self.close(Disconnect(1011, "on_connect failed", kind=DisconnectKind.USER))
-        return self.hook_done
-
-    async def _flush(self) -> None:
-        """Send the subscriptions the socket lacks, then flush the outbox (not
-        bounded by open_timeout: a paced flush may take long; a peer that
-        stopped reading is the heartbeat's to find)."""
-        subscriptions, outbox = self.parts.subscriptions, self.parts.outbox
-        try:
-            while True:
-                await subscriptions.replay(self.sent_subscriptions(), self.write)
-                await outbox.flush(self.send)
-                if not subscriptions.owed(self.subscribed):
-                    break
-        except ConnectionError:
-            self.lose("the connection dropped while the outbox was flushed")
-            return
-        # No await between the last look at both and sends going straight to
-        # the socket: a send (or subscription) made meanwhile waited and was
-        # sent; from here on, sends go straight to it, after those.
-        if self.ending is None:
-            self.sending = True
-
-    def sent_subscriptions(self) -> set[Hashable]:
-        """The names of the subscriptions this socket was sent (made when
-        first needed)."""
-        if self.subscribed is None:
-            self.subscribed = set()
-        return self.subscribed
-
-    def _let_through(self) -> None:
-        """The early messages, then all the socket reads, go to the
-        application, after all that earlier sockets delivered."""
-        if self.live:
-            return
-        self.live = True
-        self.parts.inbox.begin()
-        early, self.early = self.early, None
-        if early:
-            self.parts.inbox.extend(early)
-        self._wake_hook()
-
-    async def receive(self) -> WSMessage | None:
-        """on_connect's next message from this socket; ``None`` once the gate
-        has opened (from then on its code reads the inbox like anyone)."""
-        while True:
-            if self.early:
-                return self.early.popleft()
-            if self.live:
-                return None
-            if self.ending is not None or self.retired:
-                raise ConnectionClosed("the connection dropped while on_connect ran")
-            if self.waiter is not None:
-                raise InvalidState("another task is already receiving from this connection")
-            waiter = self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await waiter
-            finally:
-                if self.waiter is waiter:
-                    self.waiter = None
-
-    def _wake_hook(self) -> None:
-        waiter, self.waiter = self.waiter, None
-        settle(waiter)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -289,15 +148,6 @@ class Link:
         """Once live: read into the inbox until the socket ends (the inbox's
         hot loop itself, with no frame of the link's above it)."""
         return self.parts.inbox.read(self.ws.receive, self)
-
-    def _hold(self, msg: WSMessage) -> None:
-        if self.live:  # the gate opened while the reader waited
-            self.parts.inbox.extend((msg,))
-            return
-        if self.early is None:
-            self.early = deque()
-        self.early.append(msg)
-        self._wake_hook()
 
     async def control(self, msg: WSMessage) -> Disconnect | None:
         """Answer a ping, count a pong; anything else ends the socket: answer
@@ -459,6 +309,21 @@ class Link:
             task.cancel()
         await await_all({*tasks, *([self.closer] if self.closer else [])})
         return tasks
+
+    def ended(self, disconnect: Disconnect) -> Leftovers:
+        """The retired socket ended with ``disconnect``: the next socket's
+        marker says so, and this is what it left behind: how long its reader
+        paused, the sends it took unconfirmed (none if we closed it on
+        purpose: our close frame came after them on the same ordered
+        stream), handed to the outbox to resend or give up on."""
+        parts = self.parts
+        if self.live:
+            parts.inbox.cause = disconnect
+        fence = self.fence
+        dead = [] if fence is None or disconnect.kind in _ON_PURPOSE else fence.unconfirmed()
+        resend = parts.options.resend_unconfirmed
+        given_up = parts.outbox.unconfirmed_by(dead, resend=resend) if dead else 0
+        return Leftovers(parts.inbox.paused_for if self.live else 0.0, len(dead), given_up)
 
     async def retire(self, *, current: bool) -> None:
         """After the socket ended: stop its watchers, :meth:`halt` its

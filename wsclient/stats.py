@@ -38,6 +38,37 @@ class Meter:
         self.connects = 0
         self.last_code: int | None = None
 
+    def snapshot(
+        self,
+        state: State,
+        url: str,
+        now: float,
+        *,
+        opened_at: float | None,
+        buffered: int,
+        duplicates: int,
+        gaps: int,
+    ) -> Stats:
+        """The counters now, with what the other parts know."""
+        return Stats(
+            state=state,
+            url=url,
+            connects=self.connects,
+            reconnects=max(self.connects - 1, 0),
+            messages_in=self.messages_in,
+            bytes_in=self.bytes_in,
+            messages_out=self.messages_out,
+            bytes_out=self.bytes_out,
+            pongs=self.pongs,
+            pong_age=None if self.pong_at is None else now - self.pong_at,
+            data_age=None if self.data_at is None else now - self.data_at,
+            buffered=buffered,
+            last_close_code=self.last_code,
+            uptime=0.0 if opened_at is None else now - opened_at,
+            duplicates=duplicates,
+            gaps=gaps,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Stats:

@@ -35,8 +35,6 @@ __all__ = ["Supervisor"]
 
 logger = logging.getLogger("wsclient")
 
-_ON_PURPOSE = {DisconnectKind.USER, DisconnectKind.FORCED, DisconnectKind.ROTATE}
-
 
 class Supervisor:
     """The retry loop of one connection, and what it has to show for it."""
@@ -190,8 +188,7 @@ class Supervisor:
             finally:
                 await link.retire(current=True)
                 self.link = None
-            if link.live:  # the next socket's messages follow a marker saying so
-                self.parts.inbox.cause = disconnect
+            left = link.ended(disconnect)
             if plan.stable(
                 disconnect,
                 opened_at=link.opened_at,
@@ -202,9 +199,7 @@ class Supervisor:
             ):
                 streak = self._new_streak()  # it held: the curves start over
                 streak.attempt = 1  # that connection is the new streak's first attempt
-            pending = await self._conclude(
-                disconnect, streak, link, self._leftovers(link, disconnect)
-            )
+            pending = await self._conclude(disconnect, streak, link, left)
             if pending is None:
                 return
 
@@ -307,17 +302,6 @@ class Supervisor:
         return await dial(self.parts, url, headers, adopted=False)
 
     # -- deciding --------------------------------------------------------------------
-
-    def _leftovers(self, link: Link, disconnect: Disconnect) -> Leftovers:
-        """What an ended socket left behind: how long its reader paused, and
-        the sends it took unconfirmed (none if we closed it on purpose: our
-        close frame came after them on the same ordered stream)."""
-        parts = self.parts
-        fence = link.fence
-        dead = [] if fence is None or disconnect.kind in _ON_PURPOSE else fence.unconfirmed()
-        resend = parts.options.resend_unconfirmed
-        given_up = parts.outbox.unconfirmed_by(dead, resend=resend) if dead else 0
-        return Leftovers(parts.inbox.paused_for if link.live else 0.0, len(dead), given_up)
 
     async def _conclude(
         self,
