@@ -61,6 +61,7 @@ class FakeSocket:
         self.pings = 0
         self.pongs: list[bytes] = []
         self.heard: Callable[[], None] | None = None
+        self.protocol: str | None = None  # the subprotocol "the server" chose
         self.fail_writes = False
         self._answer_close = answer_close
         self._clock = clock

@@ -718,3 +718,44 @@ async def test_a_short_pause_is_reported_on_the_event_without_a_warning(
     [dropped] = events.of(Disconnected)
     assert 2 <= dropped.paused < 3
     assert "the reader was paused" not in caplog.text
+
+
+# -- ping() and protocol --------------------------------------------------------------
+
+
+async def test_ping_measures_the_round_trip_on_the_clock(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket(pong=False)
+    sock.protocol = "v2.feed"
+    transport.add(sock)
+    async with fake_connection(transport, options) as conn:
+        await until(clock, lambda: conn.state is wsclient.State.CONNECTED)
+        assert conn.protocol == "v2.feed"
+        ping = asyncio.create_task(conn.ping())
+        await clock.sleep(0.25)
+        sock.feed(WSMessage(WSMsgType.PONG, b"", None))
+        assert await ping == pytest.approx(0.25)
+        with pytest.raises(TimeoutError, match="no pong within 10"):
+            await conn.ping()
+        await conn.close()
+    assert conn.protocol is None
+    with pytest.raises(wsclient.InvalidState, match="no open socket"):
+        await conn.ping()
+
+
+async def test_a_ping_whose_socket_ends_says_so(
+    transport: FakeTransport, options: dict[str, Any]
+) -> None:
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket(pong=False)
+    transport.add(sock)
+    async with fake_connection(transport, options) as conn:
+        await until(clock, lambda: conn.state is wsclient.State.CONNECTED)
+        ping = asyncio.create_task(conn.ping())
+        await clock.sleep(1)
+        sock.drop()
+        with pytest.raises(wsclient.ConnectionClosed, match="before its pong"):
+            await ping
+        await conn.close()

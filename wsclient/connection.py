@@ -145,6 +145,29 @@ class Connection:
         )
 
     @property
+    def protocol(self) -> str | None:
+        """The subprotocol the server chose on the current socket (``None``
+        if it chose none, or while no socket is open)."""
+        link = self._core.link
+        return None if link is None else link.ws.protocol
+
+    async def ping(self) -> float:
+        """Ping the server now: the round trip in seconds.
+
+        Raises:
+            InvalidState: no socket is open.
+            TimeoutError: no pong within ``pong_timeout``.
+            ConnectionClosed: the socket ended meanwhile.
+        """
+        link = self._core.link
+        if link is None or link.ending is not None or link.retired:
+            raise InvalidState(f"{self!r} has no open socket to ping")
+        try:
+            return await link.round_trip()
+        except ConnectionError:
+            raise ConnectionClosed("the socket ended before its pong came") from None
+
+    @property
     def position(self) -> Mapping[Hashable, int]:
         """Per stream, the last seq yielded (with a ``sequence`` key): read it
         in ``on_connect`` to resume where the application is."""

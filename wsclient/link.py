@@ -233,6 +233,30 @@ class Link(Gate):
         with contextlib.suppress(ConnectionError):  # closing: the reader says how
             await self.ws.ping(marker)
 
+    async def round_trip(self) -> float:
+        """Ping and wait for a pong (one awaited already is shared): the
+        seconds it took.
+
+        Raises:
+            TimeoutError: no pong within pong_timeout.
+            ConnectionError: the socket is closing.
+        """
+        clock = self.parts.clock
+        start = clock.now()
+        pong = self.pong = self.pong or asyncio.get_running_loop().create_future()
+        try:
+            async with deadline(clock, self.parts.options.pong_timeout):
+                await self.ws.ping(self.marker())
+                await asyncio.wait({pong})  # (shared: never cancelled from here)
+        except DeadlineExceeded:
+            raise TimeoutError(f"no pong within {self.parts.options.pong_timeout} s") from None
+        finally:
+            if self.pong is pong and pong.done():
+                self.pong = None
+        if pong.cancelled():  # the socket was retired meanwhile
+            raise ConnectionResetError("the socket ended")
+        return clock.now() - start
+
     def marker(self) -> bytes:
         """The payload for a ping now: its pong confirms the sends before it."""
         return b"" if self.fence is None else self.fence.marker()
@@ -334,6 +358,8 @@ class Link(Gate):
                 successor that was never adopted).
         """
         self.retired = True
+        if self.pong is not None:
+            self.pong.cancel()  # a ping() waiting for it learns the socket is gone
         for watcher in self.watchers or ():
             watcher.stop()
         if self.fence is not None and self.fence.timer is not None:

@@ -103,7 +103,7 @@ class Heartbeat(_OnTimers):
                 answered = functools.partial(self._answered, pinged_at)
                 self._timer = link.later(self._pong_timeout, answered)
             return
-        link.pong = asyncio.get_running_loop().create_future()
+        link.pong = link.pong or asyncio.get_running_loop().create_future()  # (ping() shares it)
         try:
             # The ping is inside the deadline: a peer that stopped reading
             # can block the write itself once the send buffer is full.

@@ -107,6 +107,11 @@ class Socket(Protocol):
         """Transport details; ``peername`` is ``None`` once the transport is gone."""
         ...
 
+    @property
+    def protocol(self) -> str | None:
+        """The subprotocol the server chose, if any."""
+        ...
+
 
 class Transport(Protocol):
     """How a connection opens sockets and reaches behind them."""
