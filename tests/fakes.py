@@ -62,6 +62,7 @@ class FakeSocket:
         self.pongs: list[bytes] = []
         self.heard: Callable[[], None] | None = None
         self.protocol: str | None = None  # the subprotocol "the server" chose
+        self.answered = False  # "the server" answered the client's close frame
         self.fail_writes = False
         self._answer_close = answer_close
         self._clock = clock
@@ -146,6 +147,7 @@ class FakeSocket:
             await asyncio.Event().wait()  # the peer never answers
         if self._answer_close and self._clock is not None:
             await self._clock.sleep(self._answer_close)
+        self.answered = not self._gone
         self._gone = True
         self._wake()
         return True
@@ -199,6 +201,10 @@ class FakeTransport:
     def on_read(self, ws: Socket, heard: Callable[[], None]) -> None:
         assert isinstance(ws, FakeSocket)
         ws.heard = heard
+
+    def answered(self, ws: Socket) -> bool:
+        assert isinstance(ws, FakeSocket)
+        return ws.answered
 
 
 @contextlib.asynccontextmanager

@@ -74,6 +74,11 @@ def test_bad_options_are_refused_by_name(
         wsclient.connect("ws://127.0.0.1:1/", **{option: value})
 
 
+def test_a_ping_message_needs_a_heartbeat() -> None:
+    with pytest.raises(ValueError, match="ping_message needs a heartbeat"):
+        wsclient.connect("ws://127.0.0.1:1/", ping_message="ping", heartbeat=None)
+
+
 def test_an_unknown_option_is_named() -> None:
     with pytest.raises(TypeError, match="heartbeet"):
         wsclient.Session(heartbeet=5)  # type: ignore[call-arg]

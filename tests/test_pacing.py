@@ -90,3 +90,71 @@ async def test_a_send_cut_short_while_waiting_for_its_turn_is_kept(
         await conn.close()
     assert [*first.sent, *second.sent] == [f"m{n}" for n in range(10)]
     assert len(first.sent) in (3, 4)
+
+
+async def test_sends_waiting_their_turn_across_a_reconnect_go_on_the_next_socket(
+    options: dict[str, Any], events: Events
+) -> None:
+    # Not stranded in the outbox while the next socket is live, nor overtaken.
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket()
+    async with fake_connection(FakeTransport(first, second), options, send_rate=1.0) as conn:
+        await events.wait_count(Connected, 1)
+        senders = [asyncio.create_task(conn.send_str(x)) for x in "ABCDE"]
+        await clock.sleep(0.5)
+        await conn.reconnect()
+        await events.wait_count(Connected, 2)
+        await asyncio.gather(*senders)
+        await conn.send_str("F")
+        await clock.sleep(2)
+        assert conn.unsent == []
+        await conn.close()
+    assert first.sent == ["A"]
+    assert second.sent == ["B", "C", "D", "E", "F"]
+
+
+async def test_cancelled_waiters_pass_their_turn_on(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    sock = FakeSocket(clock=clock)
+    async with fake_connection(FakeTransport(sock), options, send_rate=1.0) as conn:
+        await events.wait_count(Connected, 1)
+        senders = [asyncio.create_task(conn.send_str(f"t{n}")) for n in range(30)]
+        await clock.sleep(0.5)
+        for sender in senders:
+            sender.cancel()  # an asyncio.timeout around send_str, say
+        await asyncio.gather(*senders, return_exceptions=True)
+        start = clock.now()
+        await conn.send_str("late")
+        assert clock.now() - start <= 1.0
+        await conn.close()
+    assert sock.sent == ["t0", "late"]
+
+
+async def test_the_next_sockets_on_connect_goes_ahead_of_sends_waiting_for_a_dead_one(
+    options: dict[str, Any], events: Events
+) -> None:
+    # 30 sends queued for a socket that goes: the next socket's login (and
+    # so its on_connect, bounded by open_timeout) must not wait behind them.
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket(clock=clock)
+
+    async def login(conn: wsclient.Connection) -> None:
+        await conn.send_str("login")
+
+    async with fake_connection(
+        FakeTransport(first, second), options, send_rate=1.0, on_connect=login
+    ) as conn:
+        await events.wait_count(Connected, 1)
+        await clock.sleep(0.1)
+        senders = [asyncio.create_task(conn.send_str(f"t{n}")) for n in range(30)]
+        await clock.sleep(1.5)
+        await conn.reconnect()
+        await events.wait_count(Connected, 2)
+        await clock.sleep(3)
+        assert second.sent[0] == "login"
+        assert second.sent_at[0] - events.when(Connected, 1) <= 1.0
+        await asyncio.gather(*senders)
+        await conn.close()
+    assert len(events.of(Connected)) == 2  # no on_connect timeout, no loop

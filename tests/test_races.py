@@ -740,7 +740,7 @@ async def test_ping_measures_the_round_trip_on_the_clock(
         with pytest.raises(TimeoutError, match="no pong within 10"):
             await conn.ping()
         await conn.close()
-    assert conn.protocol is None
+    assert [conn.protocol] == [None]  # no socket: none chosen
     with pytest.raises(wsclient.InvalidState, match="no open socket"):
         await conn.ping()
 
@@ -759,3 +759,53 @@ async def test_a_ping_whose_socket_ends_says_so(
         with pytest.raises(wsclient.ConnectionClosed, match="before its pong"):
             await ping
         await conn.close()
+
+
+async def test_a_ping_message_finds_a_peer_that_stopped_reading(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    # Once its send buffer is full, a write to a peer that stopped reading
+    # blocks: the ping message's write is bounded like a ping.
+    class Stuck(FakeSocket):
+        stuck = False
+
+        async def send_str(self, data: str) -> None:
+            if self.stuck:
+                await asyncio.Event().wait()
+            await super().send_str(data)
+
+    sock = Stuck()
+    transport.add(sock)
+    extra = {"heartbeat": 5.0, "pong_timeout": 5.0, "ping_message": "ping"}
+    async with fake_connection(transport, options, **extra) as conn:
+        await events.wait_count(Connected, 1)
+        sock.stuck = True
+        await events.wait_count(Disconnected, 1)
+        await conn.close()
+    [lost] = events.of(Disconnected)
+    assert lost.cause.kind is DisconnectKind.HEARTBEAT
+    assert "could not be written within 5" in lost.cause.detail
+    assert events.when(Disconnected) == pytest.approx(10, abs=0.3)
+
+
+# -- the stream with a sequence key -----------------------------------------------
+
+
+async def test_the_message_that_revealed_a_gap_survives_a_loop_left_on_the_gap(
+    transport: FakeTransport, options: dict[str, Any], events: Events
+) -> None:
+    # The application breaks out on the Gap to resync, then reads on with a
+    # new iterator: the message after the marker is still there.
+    sock = FakeSocket()
+    sock.feed("1", "2", "5", "6")
+    transport.add(sock)
+    async with fake_connection(transport, options, sequence=seq_key) as conn:
+        got: list[Any] = []
+        async for item in conn.stream():
+            got.append(item)
+            if isinstance(item, wsclient.Gap):
+                break
+        stream = conn.stream()
+        got += [await anext(stream) for _ in range(2)]
+        await conn.close()
+    assert [getattr(i, "data", "gap") for i in got] == ["1", "2", "gap", "5", "6"]

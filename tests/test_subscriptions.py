@@ -174,3 +174,41 @@ async def test_bad_subscriptions_are_refused_by_name(options: dict[str, Any]) ->
         with pytest.raises(wsclient.InvalidState):
             await conn.subscribe("a", "sub a")
     await asyncio.sleep(0)
+
+
+async def test_a_subscription_renewed_while_the_outbox_flushes_reaches_that_socket(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(), FakeSocket()
+    transport = FakeTransport(first, second)
+    async with fake_connection(transport, options, send_rate=1.0) as conn:
+        await events.wait_count(Connected, 1)
+        await conn.subscribe("s", "sub v1")
+        first.drop()
+        await events.wait_for(lambda: conn.state is wsclient.State.WAITING)
+        for data in "xyz":
+            await conn.send_str(data)
+        await until_sent(clock, second, 1)
+        await conn.subscribe("s", "sub v2")  # new parameters, the flush under way
+        await until_sent(clock, second, 5)
+        await conn.close()
+    assert second.sent == ["sub v1", "x", "y", "z", "sub v2"]
+
+
+async def test_a_subscription_renewed_during_a_rotation_reaches_the_next_socket(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    old, new = FakeSocket(answer_close=2.0, clock=clock), FakeSocket()
+    async with fake_connection(FakeTransport(old, new), options) as conn:
+        await events.wait_count(Connected, 1)
+        await conn.subscribe("s", "sub v1")
+        rotation = asyncio.create_task(conn.rotate())
+        await until_sent(clock, new, 1)  # set up; the old one is closing
+        await conn.subscribe("s", "sub v2")  # goes to the old socket, and is owed to the new
+        await rotation
+        await events.wait_count(Connected, 2)
+        await until_sent(clock, new, 2)
+        await conn.close()
+    assert new.sent == ["sub v1", "sub v2"]

@@ -159,3 +159,43 @@ async def test_a_ping_message_is_not_confirmed_nor_resent(
     assert first.pings == 0
     assert second.sent == []
     assert events.of(Disconnected)[0].unconfirmed == 0
+
+
+async def test_reconnect_on_a_half_open_peer_resends_what_it_never_confirmed(
+    options: dict[str, Any], events: Events
+) -> None:
+    # The application suspects the link and reconnects: the peer answers
+    # neither pings nor our close frame, so what it took is unconfirmed.
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(pong=False, answer_close=None), FakeSocket()
+    transport = FakeTransport(first, second)
+    async with fake_connection(transport, options, resend_unconfirmed=True) as conn:
+        await events.wait_count(Connected, 1)
+        await conn.send_str("a")
+        await clock.sleep(2)  # the confirming ping went; no pong
+        await conn.reconnect()
+        await events.wait_count(Connected, 2)
+        await until(clock, lambda: second.sent == ["a"])
+        await conn.close()
+    assert events.of(Disconnected)[0].unconfirmed == 1
+
+
+async def test_a_peer_whose_pongs_never_confirm_costs_at_most_buffer_size(
+    options: dict[str, Any], events: Events
+) -> None:
+    clock: FakeClock = options["clock"]
+    first, second = FakeSocket(pong=False), FakeSocket()
+    transport = FakeTransport(first, second)
+    extra = {"resend_unconfirmed": True, "buffer_size": 100}
+    async with fake_connection(transport, options, **extra) as conn:
+        await events.wait_count(Connected, 1)
+        for n in range(5000):
+            await conn.send_str(f"m{n}")
+        first.drop()
+        await events.wait_count(Connected, 2)
+        await until(clock, lambda: len(second.sent) == 100)
+        await clock.sleep(1)
+        await conn.close()
+    assert second.sent == [f"m{n}" for n in range(4900, 5000)]  # the last 100 go again
+    assert events.of(Disconnected)[0].unconfirmed == 5000  # all counted
+    assert conn.unconfirmed == []  # those beyond buffer_size were only counted

@@ -28,11 +28,13 @@ was so before this one (0: a first send)."""
 class Fence:
     """The sends written to one socket and not yet confirmed, oldest first."""
 
-    __slots__ = ("_pending", "_written", "pinged_at", "timer")
+    __slots__ = ("_limit", "_pending", "_written", "dropped", "pinged_at", "timer")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int) -> None:
+        self._limit = limit  # buffer_size: a peer whose pongs never confirm costs no more
         self._pending: deque[tuple[int, Outgoing, int]] = deque()  # (number, message, strikes)
         self._written = 0
+        self.dropped = 0  # unconfirmed ones no longer kept (beyond the limit)
         self.pinged_at = float("-inf")  # when the link last pinged to confirm
         self.timer: Timer | None = None  # the link's next such ping
 
@@ -43,6 +45,9 @@ class Fence:
         """``message`` was written (``strikes``: see :data:`Unconfirmed`)."""
         self._pending.append((self._written, message, strikes))
         self._written += 1
+        if len(self._pending) > self._limit:
+            self._pending.popleft()
+            self.dropped += 1
 
     def marker(self) -> bytes:
         """The payload of a ping sent now: its pong confirms all written so far."""

@@ -84,7 +84,7 @@ class Gate:
         self.hook_error: BaseException | None = None  # on_connect raised this
         self.live = False  # what it reads goes to the application
         self.sending = False  # sends go straight to it (the outbox is flushed)
-        self.subscribed: set[Hashable] | None = None  # the subscriptions it was sent
+        self.subscribed: dict[Hashable, int] | None = None  # subscriptions sent: versions
         self.early: deque[WSMessage] | None = None  # before the gate opens (made lazily)
         self.waiter: asyncio.Future[None] | None = None  # on_connect waits on early
 
@@ -159,11 +159,11 @@ class Gate:
         if self.ending is None:
             self.sending = True
 
-    def sent_subscriptions(self) -> set[Hashable]:
+    def sent_subscriptions(self) -> dict[Hashable, int]:
         """The names of the subscriptions this socket was sent (made when
         first needed)."""
         if self.subscribed is None:
-            self.subscribed = set()
+            self.subscribed = {}
         return self.subscribed
 
     def _let_through(self) -> None:

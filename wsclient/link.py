@@ -190,8 +190,8 @@ class Link(Gate):
             ConnectionError: the socket is ending, or its transport is closing
                 (the frame was not written, or was still in a buffer that is lost).
         """
-        if self.parts.pacer is not None:
-            await self.parts.pacer.wait()
+        if self.parts.pacer is not None:  # (what a socket needs first goes first)
+            await self.parts.pacer.wait(urgent=not confirm)
         if self.ending is not None:  # no data frame after a close frame (RFC 6455 §5.5.1)
             raise ConnectionResetError("the socket is closing")
         data, size = message
@@ -210,7 +210,7 @@ class Link(Gate):
             return
         fence = self.fence
         if fence is None:
-            fence = self.fence = Fence()
+            fence = self.fence = Fence(max(self.parts.options.buffer_size, 1))
         fence.wrote(message, strikes)
         if fence.timer is None:  # a ping soon after a burst, at most one a second
             delay = max(_CONFIRM_AFTER, fence.pinged_at + _CONFIRM_EVERY - self.parts.clock.now())
@@ -338,16 +338,19 @@ class Link(Gate):
         """The retired socket ended with ``disconnect``: the next socket's
         marker says so, and this is what it left behind: how long its reader
         paused, the sends it took unconfirmed (none if we closed it on
-        purpose: our close frame came after them on the same ordered
-        stream), handed to the outbox to resend or give up on."""
+        purpose and the peer answered: it read our close frame, which came
+        after them), handed to the outbox to resend or give up on."""
         parts = self.parts
         if self.live:
             parts.inbox.cause = disconnect
         fence = self.fence
-        dead = [] if fence is None or disconnect.kind in _ON_PURPOSE else fence.unconfirmed()
-        resend = parts.options.resend_unconfirmed
-        given_up = parts.outbox.unconfirmed_by(dead, resend=resend) if dead else 0
-        return Leftovers(parts.inbox.paused_for if self.live else 0.0, len(dead), given_up)
+        delivered = disconnect.kind in _ON_PURPOSE and parts.transport.answered(self.ws)
+        if fence is None or delivered:
+            return Leftovers(parts.inbox.paused_for if self.live else 0.0)
+        dead, dropped = fence.unconfirmed(), fence.dropped  # (those beyond the limit: counted)
+        given_up = parts.outbox.unconfirmed_by(dead, resend=parts.options.resend_unconfirmed)
+        paused = parts.inbox.paused_for if self.live else 0.0
+        return Leftovers(paused, len(dead) + dropped, given_up + dropped)
 
     async def retire(self, *, current: bool) -> None:
         """After the socket ended: stop its watchers, :meth:`halt` its

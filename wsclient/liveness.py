@@ -18,7 +18,6 @@ pong, or while ``on_stale`` is asked. A slow consumer pauses the reader
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -98,10 +97,18 @@ class Heartbeat(_OnTimers):
         pinged_at = clock.now()
         message = link.parts.options.ping_message
         if message is not None:  # the server's own ping: any data read answers it
-            with contextlib.suppress(ConnectionError):  # (closing: the reader says how)
-                await link.write(outgoing(message, "ping_message"))
-                answered = functools.partial(self._answered, pinged_at)
-                self._timer = link.later(self._pong_timeout, answered)
+            try:
+                # Bounded like a ping: a peer that stopped reading blocks the write.
+                async with deadline(clock, self._pong_timeout):
+                    await link.write(outgoing(message, "ping_message"))
+            except DeadlineExceeded:
+                detail = f"the ping message could not be written within {self._pong_timeout} s"
+                link.lose(detail, DisconnectKind.HEARTBEAT)
+                return
+            except ConnectionError:
+                return  # closing: the reader says how
+            answered = functools.partial(self._answered, pinged_at)
+            self._timer = link.later(self._pong_timeout, answered)
             return
         link.pong = link.pong or asyncio.get_running_loop().create_future()  # (ping() shares it)
         try:

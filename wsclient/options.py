@@ -133,7 +133,8 @@ class Options:
             message, ``wsclient.Resync(stream, seq)`` for one that starts its
             stream afresh, or ``None``: ``conn.stream()`` and ``async for``
             then drop duplicates and announce gaps (``key`` gets what
-            ``stream(loads=...)`` decoded, if it decodes).
+            ``stream(loads=...)`` decoded, if it decodes); ``receive()`` and
+            ``batches()`` stay raw (on_connect reads a handshake with them).
     """
 
     policy: ReconnectPolicy = field(default_factory=ReconnectPolicy.default)
@@ -180,6 +181,8 @@ class Options:
         _positive("send_rate", self.send_rate, optional=True)
         if self.ping_message is not None:
             outgoing(self.ping_message, "ping_message")
+            if self.heartbeat is None:
+                raise ValueError("ping_message needs a heartbeat (its interval)")
         _callable("stop", self.stop)
         _positive("heartbeat", self.heartbeat, optional=True)
         _positive("pong_timeout", self.pong_timeout)

@@ -11,12 +11,14 @@ seconds apart, on the injected clock: never more than ``rate`` in a second.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .clock import Clock
+from .clock import Clock, Timer, call_later
 from .errors import BufferFull
 
 __all__ = ["Outbox", "Outgoing", "Pacer", "outgoing", "utf8_size"]
@@ -88,7 +90,9 @@ class Outbox:
         if again:
             if self._again is None:
                 self._again = deque()
-            self._again.extend(again)  # (after any still waiting: those are older)
+            room = max(self.limit - len(self._again), 0)  # buffer_size bounds these too
+            given_up += [message[0] for message, _ in again[room:]]
+            self._again.extend(again[:room])  # (after any still waiting: those are older)
         if given_up:
             if self.unconfirmed is None:
                 self.unconfirmed = deque(maxlen=max(self.limit, 1))
@@ -144,20 +148,58 @@ class Outbox:
 
 
 class Pacer:
-    """Slots for writes, ``1/rate`` seconds apart, handed out in the order
-    they are asked for (so concurrent senders keep their order)."""
+    """Turns for writes, ``1/rate`` seconds apart, given in the order they
+    are asked for. A turn is taken only when it is given: a waiter cancelled
+    meanwhile passes it on. An urgent waiter (on_connect's sends, the
+    subscriptions, a ping message: what a new socket needs first) goes ahead
+    of the queue, so sends that wait for a socket that went away never hold
+    up the next socket's set-up."""
 
-    __slots__ = ("_clock", "_interval", "_next")
+    __slots__ = ("_clock", "_interval", "_next", "_queue", "_timer")
 
     def __init__(self, clock: Clock, rate: float) -> None:
         self._clock = clock
         self._interval = 1.0 / rate
-        self._next = float("-inf")  # the earliest time of the next slot
+        self._next = float("-inf")  # the earliest time of the next turn
+        self._queue: deque[asyncio.Future[None]] = deque()
+        self._timer: Timer | None = None
 
-    async def wait(self) -> None:
-        """Wait for the next free slot (a cancelled wait leaves it unused)."""
+    async def wait(self, *, urgent: bool = False) -> None:
+        """Wait for a turn."""
         now = self._clock.now()
-        slot = max(self._next, now)
-        self._next = slot + self._interval
-        if slot > now:
-            await self._clock.sleep(slot - now)
+        if not self._queue and now >= self._next:
+            self._next = now + self._interval
+            return
+        turn = asyncio.get_running_loop().create_future()
+        if urgent:
+            self._queue.appendleft(turn)
+        else:
+            self._queue.append(turn)
+        self._arm()
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.cancelled():
+                with contextlib.suppress(ValueError):
+                    self._queue.remove(turn)
+            else:  # given its turn just as it was cancelled: the next one has it
+                self._next = self._clock.now()
+                self._give()
+            raise
+
+    def _arm(self) -> None:
+        if self._timer is None and self._queue:
+            delay = max(0.0, self._next - self._clock.now())
+            self._timer = call_later(self._clock, delay, self._give)
+
+    def _give(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        while self._queue:
+            turn = self._queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                self._next = self._clock.now() + self._interval
+                break
+        self._arm()

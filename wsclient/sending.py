@@ -36,7 +36,7 @@ class Sender:
         """The socket that takes sends now, if any, and on_connect's socket."""
         hook = self._hook()
         link = hook or self._core.link
-        if link is not None and (link is hook or link.sending):
+        if link is not None and (link is hook or (link.sending and link.ending is None)):
             return link, hook
         return None, hook
 
@@ -64,9 +64,16 @@ class Sender:
 
     async def send(self, message: Outgoing) -> None:
         """Send now, or keep it in the outbox for the next socket."""
-        link, hook = self._taker()
-        if link is not None and await self._write(link, hook, message, mine=True):
-            return
+        tried: Link | None = None
+        while True:
+            link, hook = self._taker()
+            if link is None or link is tried:
+                break
+            if await self._write(link, hook, message, mine=True):
+                return
+            tried = link
+            # That socket is going: the next one, if it takes sends already
+            # (a send that waited its turn across a reconnect), or the outbox.
         self.check_alive("the message was not sent")
         self._parts.outbox.put(message)
 
@@ -74,18 +81,22 @@ class Sender:
         """Want ``name`` from now on; sent now if a socket takes sends (else
         the gate of the socket being set up, or of the next one, sends it)."""
         self.check_alive("nothing was subscribed")
-        self._parts.subscriptions.add(name, message, undo)
+        version = self._parts.subscriptions.add(name, message, undo)
         link, hook = self._taker()
         if link is None:
-            return
+            return  # (a socket that has an older version owes this one: its gate sends it)
         sent = link.sent_subscriptions()
-        sent.add(name)  # (from the start: an unsubscribe meanwhile must undo it)
+        before = sent.get(name)
+        sent[name] = version  # (from the start: an unsubscribe meanwhile must undo it)
         written = False
         try:
             written = await self._write(link, hook, message, mine=False)
         finally:
-            if not written:
-                sent.discard(name)
+            if not written and sent.get(name) == version:
+                if before is None:
+                    sent.pop(name)
+                else:
+                    sent[name] = before
 
     async def unsubscribe(self, name: Hashable) -> None:
         """Want ``name`` no longer: undo it on every socket it was sent to."""
@@ -97,7 +108,7 @@ class Sender:
             sent = link.subscribed if link is not None else None
             if link is None or sent is None or name not in sent:
                 continue
-            sent.discard(name)
+            del sent[name]
             if undo is not None:
                 with contextlib.suppress(ConnectionError):  # gone, and its subscriptions
                     await link.write(undo)

@@ -40,12 +40,15 @@ def _malformed(what: str) -> TypeError:
 class Sequencer:
     """The last seq yielded per stream, and the verdict on each next one."""
 
-    __slots__ = ("duplicates", "gaps", "positions")
+    __slots__ = ("duplicates", "gaps", "held", "positions")
 
     def __init__(self) -> None:
         self.positions: dict[Hashable, int] = {}  # stream -> the last seq yielded
         self.duplicates = 0
         self.gaps = 0
+        # The message that revealed a gap, until yielded after its marker (kept
+        # here, not by one iterator: the position has moved past it already).
+        self.held: list[Any] = []
 
     def judge(self, key: tuple[Hashable, int] | None) -> bool | Gap:
         """The verdict on a message whose key is ``key``: ``True`` to yield it,

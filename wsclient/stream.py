@@ -22,14 +22,12 @@ from .sequence import Key, Sequencer
 
 __all__ = ["Stream"]
 
-_NOTHING: Any = object()
-
 
 class Stream:
     """An async iterator of messages (decoded by ``loads``, if given) and,
     with ``markers``, of the markers at the stream's seams."""
 
-    __slots__ = ("_emit", "_held", "_hook", "_inbox", "_key", "_loads", "_markers", "_sequencer")
+    __slots__ = ("_emit", "_hook", "_inbox", "_key", "_loads", "_markers", "_sequencer")
 
     def __init__(
         self,
@@ -49,15 +47,14 @@ class Stream:
         self._emit = emit
         self._loads = loads
         self._markers = markers
-        self._held: Any = _NOTHING  # the message that revealed the gap just yielded
 
     def __aiter__(self) -> Stream:
         return self
 
     async def __anext__(self) -> Any:
-        if self._held is not _NOTHING:
-            held, self._held = self._held, _NOTHING
-            return held
+        held = self._sequencer.held
+        if held:  # the message that revealed the gap just yielded
+            return held.pop()
         inbox, loads, key = self._inbox, self._loads, self._key
         while True:
             messages = inbox.messages
@@ -80,7 +77,7 @@ class Stream:
                 await self._emit(verdict)
                 if not self._markers:
                     return item
-                self._held = item
+                self._sequencer.held.append(item)
                 return verdict
 
     async def _next(self) -> Any:

@@ -3,8 +3,9 @@ send, replayed on every new socket (after on_connect, before the outbox).
 
 A subscription is a name, the message that subscribes and, for servers
 whose unsubscribe differs from subscribe, the message that undoes it. Each
-socket remembers which names it was sent (``sent``), so a subscription goes
-to a socket once, whether the application or the replay sent it.
+socket remembers which names it was sent, and in which version (``sent``:
+a renewed subscription is owed again), so a subscription goes to a socket
+once, whether the application or the replay sent it.
 """
 
 from __future__ import annotations
@@ -19,19 +20,22 @@ __all__ = ["Subscriptions"]
 class Subscriptions:
     """The subscriptions the application wants, in the order it asked."""
 
-    __slots__ = ("_wanted",)
+    __slots__ = ("_version", "_wanted")
 
     def __init__(self) -> None:
-        self._wanted: dict[Hashable, tuple[Outgoing, Outgoing | None]] = {}
+        self._wanted: dict[Hashable, tuple[Outgoing, Outgoing | None, int]] = {}
+        self._version = 0
 
     def names(self) -> list[Hashable]:
         """The names subscribed, oldest first."""
         return list(self._wanted)
 
-    def add(self, name: Hashable, message: Outgoing, undo: Outgoing | None) -> None:
-        """Want ``name`` (again, or with new messages)."""
+    def add(self, name: Hashable, message: Outgoing, undo: Outgoing | None) -> int:
+        """Want ``name`` (again, or with new messages); its version."""
         self._wanted.pop(name, None)  # (a renewed subscription moves to the end)
-        self._wanted[name] = (message, undo)
+        self._version += 1
+        self._wanted[name] = (message, undo, self._version)
+        return self._version
 
     def remove(self, name: Hashable) -> Outgoing | None:
         """Want ``name`` no longer; the message that undoes it, if any.
@@ -44,12 +48,14 @@ class Subscriptions:
         except KeyError:
             raise KeyError(f"not subscribed: {name!r}") from None
 
-    def owed(self, sent: set[Hashable] | None) -> bool:
-        """Whether a socket that was sent ``sent`` lacks a subscription."""
-        return any(name not in (sent or ()) for name in self._wanted)
+    def owed(self, sent: dict[Hashable, int] | None) -> bool:
+        """Whether a socket that was sent ``sent`` lacks a subscription (or
+        has an older version of one)."""
+        sent = sent or {}
+        return any(sent.get(name) != version for name, (_, _, version) in self._wanted.items())
 
     async def replay(
-        self, sent: set[Hashable], write: Callable[[Outgoing], Awaitable[None]]
+        self, sent: dict[Hashable, int], write: Callable[[Outgoing], Awaitable[None]]
     ) -> None:
         """Send a socket every subscription it lacks, in order, those added
         meanwhile too; returns when none is owed, with no wait after that look.
@@ -58,13 +64,18 @@ class Subscriptions:
         unsubscribe meanwhile must undo it), and no longer if the write fails.
         """
         wanted = self._wanted
-        while pending := [name for name in wanted if name not in sent]:
+        while pending := [name for name, (_, _, v) in wanted.items() if sent.get(name) != v]:
             for name in pending:
-                if name not in wanted or name in sent:  # removed or sent meanwhile
-                    continue
-                sent.add(name)
+                if name not in wanted or sent.get(name) == wanted[name][2]:
+                    continue  # removed or sent meanwhile
+                message, _, version = wanted[name]
+                before = sent.get(name)
+                sent[name] = version
                 try:
-                    await write(wanted[name][0])
+                    await write(message)
                 except BaseException:
-                    sent.discard(name)
+                    if before is None:
+                        sent.pop(name, None)
+                    else:
+                        sent[name] = before
                     raise

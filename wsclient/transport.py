@@ -130,6 +130,11 @@ class Transport(Protocol):
         """Call ``heard()`` whenever the socket reads bytes, even part of a frame."""
         ...
 
+    def answered(self, ws: Socket) -> bool:
+        """Whether the peer's close frame came (so it read all we wrote
+        before ours, when we closed first)."""
+        ...
+
 
 class AiohttpTransport:
     """Sockets opened by an ``aiohttp.ClientSession``.
@@ -158,6 +163,11 @@ class AiohttpTransport:
         """See :func:`on_read`."""
         assert isinstance(ws, ClientWebSocketResponse)
         on_read(ws, heard)
+
+    def answered(self, ws: Socket) -> bool:
+        """aiohttp keeps the peer's code; 1006 if none came (a timeout, an EOF)."""
+        assert isinstance(ws, ClientWebSocketResponse)
+        return ws.close_code not in (None, 1006)
 
 
 async def open_websocket(
