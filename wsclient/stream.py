@@ -73,12 +73,11 @@ class Stream:
             verdict = self._sequencer.judge(key(item))
             if verdict is True:
                 return item
-            if verdict is not False:
+            if verdict is not False:  # a gap: its marker (and event), then the message
+                held = self._sequencer.held
+                held.append(item)  # (first: a cancelled emit must not lose it)
                 await self._emit(verdict)
-                if not self._markers:
-                    return item
-                self._sequencer.held.append(item)
-                return verdict
+                return verdict if self._markers else held.pop()
 
     async def _next(self) -> Any:
         """The next message or boundary, waiting for it."""
