@@ -20,6 +20,8 @@ from .outbox import Outgoing
 
 __all__ = ["Fence", "Unconfirmed"]
 
+_PREFIX = b"wsclient:"  # ours: an unsolicited pong confirms nothing
+
 Unconfirmed = tuple[Outgoing, int]
 """A send not known to be delivered, and on how many sockets that died it
 was so before this one (0: a first send)."""
@@ -51,13 +53,15 @@ class Fence:
 
     def marker(self) -> bytes:
         """The payload of a ping sent now: its pong confirms all written so far."""
-        return b"%d" % self._written
+        return _PREFIX + b"%d" % self._written
 
     def ponged(self, payload: bytes) -> None:
         """A pong came: confirm what was written before its ping (a pong
         that carries no marker of ours confirms nothing)."""
+        if not payload.startswith(_PREFIX):  # (a pong nobody here asked for)
+            return
         try:
-            upto = int(payload)
+            upto = int(payload[len(_PREFIX) :])
         except ValueError:
             return
         pending = self._pending
