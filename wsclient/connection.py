@@ -107,7 +107,7 @@ class Connection:
             subscriptions=Subscriptions(),
             on_connect=None if on_connect is None else functools.partial(on_connect, self),
         )
-        self._sequencer = Sequencer()
+        self._sequencer = None if options.sequence is None else Sequencer()
         on_stale = options.on_stale
         self._core = Supervisor(
             targets,
@@ -140,8 +140,8 @@ class Connection:
             parts.clock.now(),
             opened_at=None if core.link is None else core.link.opened_at,
             buffered=len(parts.outbox),
-            duplicates=sequencer.duplicates,
-            gaps=sequencer.gaps,
+            duplicates=0 if sequencer is None else sequencer.duplicates,
+            gaps=0 if sequencer is None else sequencer.gaps,
         )
 
     @property
@@ -171,7 +171,7 @@ class Connection:
     def position(self) -> Mapping[Hashable, int]:
         """Per stream, the last seq yielded (with a ``sequence`` key): read it
         in ``on_connect`` to resume where the application is."""
-        return MappingProxyType(self._sequencer.positions)
+        return MappingProxyType({} if self._sequencer is None else self._sequencer.positions)
 
     @property
     def unconfirmed(self) -> list[str | bytes]:

@@ -74,7 +74,9 @@ class Inbox:
         self.paused_for = 0.0  # seconds the current socket's reader waited for the consumer
         self.messages: deque[WSMessage] = deque()  # the consumer's segment
         self._reading = self.messages  # the reader's: the newest
-        self._later: deque[tuple[Reconnected, deque[WSMessage]]] = deque()  # after the consumer's
+        self._later: deque[tuple[Reconnected, deque[WSMessage]]] | None = (
+            None  # after the consumer's
+        )
         self._started = False  # a socket has delivered
         self.cause: Disconnect | None = None  # how the last socket that delivered ended
         self._waiter: asyncio.Future[None] | None = None  # a starved consumer
@@ -214,6 +216,8 @@ class Inbox:
             return
         cause = self.cause or Disconnect(kind=DisconnectKind.LOST, detail="ended unseen")
         self._reading = deque()
+        if self._later is None:
+            self._later = deque()
         self._later.append((Reconnected(self.meter.connects, cause), self._reading))
         self._wake()
 
@@ -226,7 +230,7 @@ class Inbox:
     def _room(self) -> int:
         """How many messages the reader's segment may hold before the reader
         pauses: ``limit`` in all, counting those of earlier segments."""
-        waiting = len(self.messages) + sum(len(segment) for _, segment in self._later)
+        waiting = len(self.messages) + sum(len(segment) for _, segment in self._later or ())
         return max(self.limit - waiting + len(self._reading), 1)
 
     @property

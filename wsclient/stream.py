@@ -35,7 +35,7 @@ class Stream:
         *,
         hook: Link | None,
         key: Key | None,
-        sequencer: Sequencer,
+        sequencer: Sequencer | None,  # (with a key)
         emit: Callable[[Event], Awaitable[None]],
         loads: Callable[[Any], Any] | None,
         markers: bool,
@@ -52,9 +52,9 @@ class Stream:
         return self
 
     async def __anext__(self) -> Any:
-        held = self._sequencer.held
-        if held:  # the message that revealed the gap just yielded
-            return held.pop()
+        sequencer = self._sequencer
+        if sequencer is not None and sequencer.held:  # the message after a gap's marker
+            return sequencer.held.pop()
         inbox, loads, key = self._inbox, self._loads, self._key
         while True:
             messages = inbox.messages
@@ -68,13 +68,13 @@ class Stream:
                     continue
             if loads is not None:
                 item = loads(item.data)
-            if key is None:
+            if key is None or sequencer is None:
                 return item
-            verdict = self._sequencer.judge(key(item))
+            verdict = sequencer.judge(key(item))
             if verdict is True:
                 return item
             if verdict is not False:  # a gap: its marker (and event), then the message
-                held = self._sequencer.held
+                held = sequencer.held
                 held.append(item)  # (first: a cancelled emit must not lose it)
                 await self._emit(verdict)
                 return verdict if self._markers else held.pop()

@@ -23,15 +23,17 @@ class Subscriptions:
     __slots__ = ("_version", "_wanted")
 
     def __init__(self) -> None:
-        self._wanted: dict[Hashable, tuple[Outgoing, Outgoing | None, int]] = {}
+        self._wanted: dict[Hashable, tuple[Outgoing, Outgoing | None, int]] | None = None
         self._version = 0
 
     def names(self) -> list[Hashable]:
         """The names subscribed, oldest first."""
-        return list(self._wanted)
+        return list(self._wanted or ())
 
     def add(self, name: Hashable, message: Outgoing, undo: Outgoing | None) -> int:
         """Want ``name`` (again, or with new messages); its version."""
+        if self._wanted is None:
+            self._wanted = {}
         self._wanted.pop(name, None)  # (a renewed subscription moves to the end)
         self._version += 1
         self._wanted[name] = (message, undo, self._version)
@@ -44,13 +46,15 @@ class Subscriptions:
             KeyError: ``name`` is not subscribed.
         """
         try:
-            return self._wanted.pop(name)[1]
+            return (self._wanted or {}).pop(name)[1]
         except KeyError:
             raise KeyError(f"not subscribed: {name!r}") from None
 
     def owed(self, sent: dict[Hashable, int] | None) -> bool:
         """Whether a socket that was sent ``sent`` lacks a subscription (or
         has an older version of one)."""
+        if not self._wanted:
+            return False
         sent = sent or {}
         return any(sent.get(name) != version for name, (_, _, version) in self._wanted.items())
 
@@ -63,7 +67,7 @@ class Subscriptions:
         A name counts as sent from the moment its write starts (an
         unsubscribe meanwhile must undo it), and no longer if the write fails.
         """
-        wanted = self._wanted
+        wanted = self._wanted or {}
         while pending := [name for name, (_, _, v) in wanted.items() if sent.get(name) != v]:
             for name in pending:
                 if name not in wanted or sent.get(name) == wanted[name][2]:
