@@ -33,6 +33,7 @@ from .disconnect import Disconnect, DisconnectKind, is_valid_wire_code
 from .endpoints import Targets
 from .errors import ConnectionClosed, InvalidState
 from .events import Gap, Reconnected
+from .gate import hook_of
 from .inbox import Inbox
 from .link import Link, Parts, current_hook
 from .options import Options
@@ -116,7 +117,7 @@ class Connection:
             release=functools.partial(release, self),
             on_stale=None if on_stale is None else functools.partial(on_stale, self),
         )
-        self._sender = Sender(self._core, self._parts, self._hook)
+        self._sender = Sender(self._core, self._parts)
 
     # -- what it is -----------------------------------------------------------------
 
@@ -262,13 +263,7 @@ class Connection:
         return done
 
     def _hook(self) -> Link | None:
-        """The socket whose on_connect runs in this context, if it is this
-        connection's, not live yet and not retired (code that on_connect
-        started and that outlives it reads and writes like the application)."""
-        hook = current_hook.get()
-        if hook is None or hook.parts is not self._parts or hook.live or hook.retired:
-            return None
-        return hook
+        return hook_of(self._parts)
 
     # -- receiving ----------------------------------------------------------------------
 

@@ -34,13 +34,24 @@ if TYPE_CHECKING:
     from .link import Link, Parts
     from .outbox import Outgoing
 
-__all__ = ["Gate", "current_hook"]
+__all__ = ["Gate", "current_hook", "hook_of"]
 
 # The link whose on_connect runs in this context: set for the gate task and so
 # for whatever it spawns (such as the inner task of wait_for on Python 3.11).
 current_hook: contextvars.ContextVar[Link | None] = contextvars.ContextVar(
     "wsclient_on_connect", default=None
 )
+
+
+def hook_of(parts: Parts) -> Link | None:
+    """The socket whose on_connect runs in this context, if it is of the
+    connection whose parts are ``parts``, not live yet and not retired (code
+    that on_connect started and that outlives it reads and writes like the
+    application)."""
+    hook = current_hook.get()
+    if hook is None or hook.parts is not parts or hook.live or hook.retired:
+        return None
+    return hook
 
 
 class Gate:

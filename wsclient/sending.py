@@ -11,9 +11,10 @@ sends, and by the gate of every new socket.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 
 from .errors import ConnectionClosed, InvalidState
+from .gate import hook_of
 from .link import Link, Parts
 from .outbox import Outgoing
 from .state import TERMINAL
@@ -25,12 +26,14 @@ __all__ = ["Sender"]
 class Sender:
     """Routes one connection's sends, subscribes and unsubscribes."""
 
-    __slots__ = ("_core", "_hook", "_parts")
+    __slots__ = ("_core", "_parts")
 
-    def __init__(self, core: Supervisor, parts: Parts, hook: Callable[[], Link | None]) -> None:
+    def __init__(self, core: Supervisor, parts: Parts) -> None:
         self._core = core
         self._parts = parts
-        self._hook = hook  # on_connect's socket, in its context
+
+    def _hook(self) -> Link | None:
+        return hook_of(self._parts)  # on_connect's socket, in its context
 
     def _taker(self) -> tuple[Link | None, Link | None]:
         """The socket that takes sends now, if any, and on_connect's socket."""
@@ -103,7 +106,7 @@ class Sender:
         undo = self._parts.subscriptions.remove(name)
         core = self._core
         current = self._hook() or core.link
-        successor = core.rotator.successor
+        successor = core.successor
         for link in (current, successor if successor is not current else None):
             sent = link.subscribed if link is not None else None
             if link is None or sent is None or name not in sent:

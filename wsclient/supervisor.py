@@ -44,13 +44,13 @@ class Supervisor:
         "_nap",
         "_on_stale",
         "_release",
+        "_rotator",
         "closing",
         "done",
         "error",
         "life",
         "link",
         "parts",
-        "rotator",
         "round",
         "targets",
         "task",
@@ -77,7 +77,7 @@ class Supervisor:
         self.done = False  # the supervisor has finished
         self.error: BaseException | None = None  # how it ended, if not cleanly
         self.link: Link | None = None  # the open socket
-        self.rotator = rotation.Rotator(self._dial_next, self._url)  # max_age, rotate()
+        self._rotator: rotation.Rotator | None = None  # max_age, rotate(): made when needed
         self._nap = Nap(parts.clock)  # the wait before an attempt
 
     @property
@@ -87,6 +87,17 @@ class Supervisor:
 
     def _url(self) -> str:  # (a bound method is lighter than a lambda to hand out)
         return self.targets.shown[self.round.current]
+
+    @property
+    def successor(self) -> Link | None:
+        """The next socket a rotation set up, until it is adopted."""
+        return None if self._rotator is None else self._rotator.successor
+
+    def rotator(self) -> rotation.Rotator:
+        """The connection's rotations (made at the first)."""
+        if self._rotator is None:
+            self._rotator = rotation.Rotator(self._dial_next, self._url)
+        return self._rotator
 
     def start(self) -> None:
         """Run the connection's life in a task of its own."""
@@ -102,7 +113,7 @@ class Supervisor:
         and that outlives it is the application's."""
         if task is self.task:
             return True
-        for link in (self.link, self.rotator.successor):
+        for link in (self.link, self.successor):
             if link is not None and link.tasks and task in link.tasks:
                 return True
         hook = current_hook.get()
@@ -143,7 +154,7 @@ class Supervisor:
         link = self.link
         if link is None or not link.live or link.ending is not None or self.closing is not None:
             raise InvalidState("rotate() needs an open socket whose on_connect has run")
-        return self.rotator.start(link, "rotation requested")
+        return self.rotator().start(link, "rotation requested")
 
     def resume(self) -> None:
         """End a hold-off at once."""
@@ -239,9 +250,10 @@ class Supervisor:
         streak.attempt += 1
         self._nap.reset()
         self.life.set_state(State.CONNECTING)
-        successor = await self.rotator.take(self.parts.clock.now())
-        if successor is not None:
-            return successor
+        if self._rotator is not None:
+            successor = await self._rotator.take(self.parts.clock.now())
+            if successor is not None:
+                return successor
         try:
             url, headers = await self.targets.resolve(self.round.current)
         except Exception as exc:  # the application's url or headers callable
@@ -281,7 +293,7 @@ class Supervisor:
         if options.stale_after is not None:
             link.watch(liveness.Watchdog(link, options.stale_after, self._stale))
         if options.max_age is not None:
-            link.spawn(self.rotator.at_age(link, self.parts.clock, options.max_age), "max_age")
+            link.spawn(self.rotator().at_age(link, self.parts.clock, options.max_age), "max_age")
         if link.proceed() is not None:
             # on_connect starts before the reader reads: what it does without
             # waiting (a subscription, then returning) comes before any
@@ -347,7 +359,8 @@ class Supervisor:
 
     async def end(self) -> None:
         """The last act: final state, consumers told, the session told."""
-        await self.rotator.drop()
+        if self._rotator is not None:
+            await self._rotator.drop()
         self.done = True
         if self.life.state not in TERMINAL:
             self.life.set_state(State.FAILED if self.error is not None else State.CLOSED)
