@@ -216,9 +216,10 @@ def _settings(argv: list[str] | None) -> Settings:
 
 def _versions() -> dict[str, str]:
     found = {}
+    names = {"wsclient": "aiohttp-wsclient"}  # label -> distribution, where they differ
     for name in ("wsclient", "aiohttp", "tenacity", "websockets", "picows"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found[name] = importlib.metadata.version(name)
+            found[name] = importlib.metadata.version(names.get(name, name))
     return found
 
 

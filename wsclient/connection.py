@@ -56,7 +56,7 @@ _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes
 
 
 default_loads: Callable[[Any], Any]
-try:  # the fast JSON decoder, when installed (pip install 'wsclient[fast]')
+try:  # the fast JSON decoder, when installed (pip install 'aiohttp-wsclient[fast]')
     from orjson import loads as default_loads
 except ImportError:  # pragma: no cover - orjson is in the dev extra
     default_loads = json.loads

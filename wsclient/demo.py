@@ -148,7 +148,7 @@ def run_demo(argv: Sequence[str]) -> int:
     try:
         from rich.console import Console  # noqa: PLC0415 - only the demo needs rich
     except ImportError:
-        print("wsclient demo needs rich: pip install 'wsclient[cli]'")
+        print("wsclient demo needs rich: pip install 'aiohttp-wsclient[cli]'")
         return 2
     console = Console(no_color=args.no_color, highlight=False)
     return asyncio.run(_play(console, args.speed))
