@@ -8,8 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
+import wsclient
 from wsclient.clock import Clock, DeadlineExceeded, ScaledClock, SystemClock, call_later, deadline
-from wsclient.testing import FakeClock
+from wsclient.testing import FakeClock, VirtualTimeExceeded
+
+from .conftest import unused_port
 
 
 async def test_sleepers_wake_in_deadline_order_without_waiting() -> None:
@@ -224,3 +227,35 @@ async def test_a_timer_cancelled_once_due_but_before_it_ran_never_runs() -> None
     await asyncio.sleep(0)
     await asyncio.sleep(0)
     assert fired == []
+
+
+async def test_a_jump_past_the_limit_fails_the_sleepers_with_a_clear_error() -> None:
+    clock = FakeClock(limit=100)
+    fired: list[float] = []
+    await clock.sleep(60)  # within the limit
+    clock.call_later(70, lambda: fired.append(clock.now()))
+    with pytest.raises(
+        VirtualTimeExceeded, match=r"jump to 130 s, past the FakeClock's limit \(100 s\)"
+    ):
+        await clock.sleep(80)
+    assert clock.now() == 60
+    assert fired == []  # nothing past the limit runs
+
+
+async def test_a_client_that_reconnects_for_ever_ends_the_test_instead_of_spinning() -> None:
+    # The server is gone for good and nothing stops the client: without a
+    # limit this test would jump through virtual time for ever.
+    clock = FakeClock(limit=3600)
+    url = f"ws://127.0.0.1:{unused_port()}/"
+    async with wsclient.connect(url, clock=clock, heartbeat=None) as conn:
+        with pytest.raises(VirtualTimeExceeded):
+            async for _msg in conn:
+                pass
+    assert 3000 < clock.now() <= 3600
+    assert conn.state is wsclient.State.FAILED
+
+
+def test_the_limit_is_checked() -> None:
+    with pytest.raises(ValueError, match="limit must be > 0 seconds or None"):
+        FakeClock(limit=0)
+    assert FakeClock(limit=None).now() == 0

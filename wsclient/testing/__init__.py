@@ -9,7 +9,7 @@ a pytest plugin (``pytest_plugins = ["wsclient.testing"]``) with the fixtures
 
 import contextlib
 
-from .clock import FakeClock
+from .clock import FakeClock, VirtualTimeExceeded
 from .server import (
     Close,
     CloseFrame,
@@ -46,5 +46,6 @@ __all__ = [
     "Send",
     "Stall",
     "Step",
+    "VirtualTimeExceeded",
     "close_frame",
 ]

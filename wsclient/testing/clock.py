@@ -84,13 +84,22 @@ class _Timer:
         due.add_done_callback(self._fire)
 
     def _fire(self, due: asyncio.Future[None]) -> None:
-        if not self.cancelled and not due.cancelled():
+        if not self.cancelled and not due.cancelled() and due.exception() is None:
             self._callback()
 
     def cancel(self) -> None:
         """Call it off (nothing happens if it ran already)."""
         self.cancelled = True
         self.due.cancel()
+
+
+_WEEK = 7 * 24 * 3600.0
+
+
+class VirtualTimeExceeded(RuntimeError):
+    """Virtual time would have jumped past the FakeClock's ``limit``: most
+    likely a test that can never end (a fault script that ran out while the
+    client reconnects for ever), which jumps through virtual time forever."""
 
 
 class FakeClock:
@@ -106,14 +115,30 @@ class FakeClock:
     A test that polls with real ``asyncio.sleep`` keeps the loop busy and
     virtual time still: wait on an event instead.
 
+    A test that never ends (say, a client reconnecting for ever once the
+    server's script ran out) would jump through virtual time for ever. An
+    autojump past ``limit`` virtual seconds from the start (a week by
+    default; ``None``: no limit) fails every sleeper instead, with
+    :class:`VirtualTimeExceeded`: the test fails with a clear error.
+
     Attributes:
         sleeps: Every delay ever requested, in order.
     """
 
-    def __init__(self, start: float = 0.0, *, autojump: bool = True, idle: float = 0.001) -> None:
+    def __init__(
+        self,
+        start: float = 0.0,
+        *,
+        autojump: bool = True,
+        idle: float = 0.001,
+        limit: float | None = _WEEK,
+    ) -> None:
         if not idle >= 0:
             raise ValueError(f"idle must be >= 0, got {idle!r}")
+        if limit is not None and not limit > 0:
+            raise ValueError(f"limit must be > 0 seconds or None, got {limit!r}")
         self._now = start
+        self._end = None if limit is None else start + limit
         self._autojump = autojump
         self._idle = idle
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
@@ -187,10 +212,27 @@ class FakeClock:
         if quiet < self._idle:
             self._arm(loop, activity, self._idle - quiet)
             return
-        self._now = max(self._now, self._sleepers[0][0])
+        due = self._sleepers[0][0]
+        if self._end is not None and due > self._end:
+            self._run_away(due)
+            return
+        self._now = max(self._now, due)
         self._wake_due()
         if self._sleepers:
             self._arm(loop, activity, self._idle)
+
+    def _run_away(self, due: float) -> None:
+        """Fail every sleeper: time would pass the limit."""
+        assert self._end is not None
+        error = VirtualTimeExceeded(
+            f"virtual time would jump to {due:.0f} s, past the FakeClock's limit "
+            f"({self._end:.0f} s): does this test ever end? (FakeClock(limit=...) "
+            "raises it, None turns it off)"
+        )
+        sleepers, self._sleepers = self._sleepers, []
+        for _, _, waiter in sleepers:
+            if not waiter.done():
+                waiter.set_exception(error)
 
     def __repr__(self) -> str:
         return f"<FakeClock now={self._now:.3f} pending={len(self.pending)}>"
