@@ -338,10 +338,11 @@ class Soak:
 
 @pytest.mark.timeout(30 + FAULTS // 10)
 @pytest.mark.parametrize("resend", [False, True], ids=["at-most-once", "resend-unconfirmed"])
-async def test_soak(clock: FakeClock, resend: bool, caplog: pytest.LogCaptureFixture) -> None:
+async def test_soak(resend: bool, caplog: pytest.LogCaptureFixture) -> None:
     # Warnings (a send lost with a socket, in at-most-once) are tested
     # elsewhere; here the records pytest keeps would grow the memory measured.
     caplog.set_level(logging.ERROR, "wsclient")
+    clock = FakeClock(limit=None)  # a long soak covers many virtual days
     faults = draw_faults(random.Random(SEED), FAULTS)
     tracemalloc.start()
     fds_before = open_fds()

@@ -93,7 +93,7 @@ class _Timer:
         self.due.cancel()
 
 
-_WEEK = 7 * 24 * 3600.0
+_DAY = 24 * 3600.0
 
 
 class VirtualTimeExceeded(RuntimeError):
@@ -117,8 +117,8 @@ class FakeClock:
 
     A test that never ends (say, a client reconnecting for ever once the
     server's script ran out) would jump through virtual time for ever. An
-    autojump past ``limit`` virtual seconds from the start (a week by
-    default; ``None``: no limit) fails every sleeper instead, with
+    autojump past ``limit`` virtual seconds from the start (a day by
+    default, a few real seconds of jumping; ``None``: no limit) fails every sleeper instead, with
     :class:`VirtualTimeExceeded`: the test fails with a clear error.
 
     Attributes:
@@ -131,7 +131,7 @@ class FakeClock:
         *,
         autojump: bool = True,
         idle: float = 0.001,
-        limit: float | None = _WEEK,
+        limit: float | None = _DAY,
     ) -> None:
         if not idle >= 0:
             raise ValueError(f"idle must be >= 0, got {idle!r}")
@@ -226,8 +226,8 @@ class FakeClock:
         assert self._end is not None
         error = VirtualTimeExceeded(
             f"virtual time would jump to {due:.0f} s, past the FakeClock's limit "
-            f"({self._end:.0f} s): does this test ever end? (FakeClock(limit=...) "
-            "raises it, None turns it off)"
+            f"({self._end:.0f} s): does this test ever end? (raise FakeClock(limit=...), "
+            "or None to turn it off)"
         )
         sleepers, self._sleepers = self._sleepers, []
         for _, _, waiter in sleepers:
