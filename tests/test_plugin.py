@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+
+README = Path(__file__).parent.parent / "README.md"
 
 CONFTEST = 'pytest_plugins = ["wsclient.testing"]\n'
 
@@ -38,3 +43,14 @@ def test_the_plugin_serves_a_users_project(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_my_bot=TEST_MY_BOT)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error", timeout=60)
     result.assert_outcomes(passed=2)
+
+
+def test_the_readme_pytest_example_runs_as_given(pytester: pytest.Pytester) -> None:
+    # Copied into a fresh project as it stands, with nothing added.
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    [example] = [b for b in blocks if b.startswith("# conftest.py")]
+    conftest, test_bot = example.split("# test_bot.py")
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(test_bot=test_bot)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
+    result.assert_outcomes(passed=1)
