@@ -17,7 +17,6 @@ pong, or while ``on_stale`` is asked. A slow consumer pauses the reader
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import Awaitable, Callable
 
@@ -110,21 +109,15 @@ class Heartbeat(_OnTimers):
             answered = functools.partial(self._answered, pinged_at)
             self._timer = link.later(self._pong_timeout, answered)
             return
-        link.pong = link.pong or asyncio.get_running_loop().create_future()  # (ping() shares it)
         try:
-            # The ping is inside the deadline: a peer that stopped reading
-            # can block the write itself once the send buffer is full.
-            async with deadline(clock, self._pong_timeout):
-                await link.ws.ping(link.marker())
-                await link.pong
+            await link.round_trip()  # (its deadline covers the write: a peer
+            # that stopped reading blocks it once the send buffer is full)
         except ConnectionError:
             return  # closing: the reader will say how
-        except DeadlineExceeded:
+        except TimeoutError:
             if link.read_at <= pinged_at:
                 link.lose(f"no pong within {self._pong_timeout} s", DisconnectKind.HEARTBEAT)
                 return
-        finally:
-            link.pong = None
         self._due()
 
 
