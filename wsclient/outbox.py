@@ -68,7 +68,7 @@ class Outbox:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit  # buffer_size
-        self._queue: deque[Outgoing] | None = None  # made when first needed
+        self._queue: deque[tuple[Outgoing, int]] | None = None  # (message, 0); made when needed
         self._again: deque[tuple[Outgoing, int]] | None = None  # (message, strikes)
         self.unconfirmed: deque[str | bytes] | None = None  # the last `limit` given up on
 
@@ -112,12 +112,11 @@ class Outbox:
                 f"the outbox holds {len(self._queue)} messages (buffer_size); "
                 "this one was not sent"
             )
-        self._queue.append(message)
+        self._queue.append((message, 0))
 
     def unsent(self) -> list[str | bytes]:
         """The payloads still waiting, oldest first."""
-        again = [data for (data, _), _ in self._again or ()]
-        return again + [data for data, _ in self._queue or ()]
+        return [data for queue in (self._again, self._queue) for (data, _), _ in queue or ()]
 
     async def flush(self, write: Callable[[Outgoing, int], Awaitable[None]]) -> None:
         """Write every message in order (those to send again first), those put
@@ -129,22 +128,14 @@ class Outbox:
                 (so is one whose write was cancelled: its socket is going,
                 and what it had buffered goes with it).
         """
-        again = self._again
-        while again:
-            message, strikes = again.popleft()
-            try:
-                await write(message, strikes)
-            except BaseException:
-                again.appendleft((message, strikes))
-                raise
-        queue = self._queue
-        while queue:  # None or empty: nothing to flush
-            message = queue.popleft()
-            try:
-                await write(message, 0)
-            except BaseException:
-                queue.appendleft(message)  # not delivered: keep it for the next socket
-                raise
+        for queue in (self._again, self._queue):  # (the again queue grows only between sockets)
+            while queue:  # None or empty: nothing to flush
+                message, strikes = queue.popleft()
+                try:
+                    await write(message, strikes)
+                except BaseException:
+                    queue.appendleft((message, strikes))  # not delivered: for the next socket
+                    raise
 
 
 class Pacer:
