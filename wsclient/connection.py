@@ -48,7 +48,7 @@ from .supervisor import Supervisor
 from .tasks import await_all
 from .transport import Transport
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "check_close"]
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ except ImportError:  # pragma: no cover - orjson is in the dev extra
     default_loads = json.loads
 
 
-def _check_close(code: int, reason: str) -> None:
+def check_close(code: int, reason: str) -> None:
     if not is_valid_wire_code(code):
         raise ValueError(f"code {code} may not be sent: use 1000 or 3000-4999")
     if len(reason.encode()) > _MAX_REASON_BYTES:
@@ -125,6 +125,12 @@ class Connection:
     def state(self) -> State:
         """Where the connection is in its life."""
         return self._core.life.state
+
+    @property
+    def legs(self) -> tuple[Connection, ...]:
+        """The connections whose messages this one yields: itself, or with
+        ``redundancy``, each leg (with its own ``state``, ``url``, ``stats``)."""
+        return (self,)
 
     @property
     def url(self) -> str:
@@ -213,7 +219,7 @@ class Connection:
         A socket already on its way out (a :meth:`reconnect`, a server's close)
         finishes its closing handshake with the code it had; then it stops.
         """
-        _check_close(code, reason)
+        check_close(code, reason)
         core = self._core
         task = core.task
         # Called from the application, close() waits until the supervisor has

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .clock import ScaledClock
 from .connection import Connection
-from .disconnect import close_code_name
+from .disconnect import Initiator, close_code_name
 from .errors import FatalClose
 from .events import (
     Connected,
@@ -29,6 +30,7 @@ from .events import (
     ReconnectScheduled,
 )
 from .session import connect
+from .testing.feed import TickFeed
 from .testing.server import Close, Drop, FaultServer, Pause, Receive, Send, Step
 
 __all__ = ["run_demo", "story"]
@@ -99,6 +101,72 @@ class Timeline:
             self.say("■", "bold red", f"gave up: {event.cause.describe()}")
 
 
+async def _second_act(console: Any, speed: float) -> None:
+    """The same 1012 restart against one connection and against two legs."""
+    clock = ScaledClock(speed)
+    console.print(
+        "\n[bold]Act 2[/]: the same 1012 restart, against one connection to replica A\n"
+        "and against two legs (redundancy=2) on replicas A and B; a tick a second."
+    )
+    seen: dict[str, dict[int, float]] = {"single": {}, "redundant": {}}
+
+    def key(msg: Any) -> tuple[str, int]:
+        return SYMBOL, json.loads(msg.data)["seq"]
+
+    async def follow(name: str, conn: Connection, until: int) -> None:
+        async with conn:
+            async for msg in conn:
+                seq = key(msg)[1]
+                seen[name][seq] = clock.now()
+                if seq >= until:
+                    return
+
+    def tell(name: str) -> Callable[[Event], None]:
+        def event(ev: Event) -> None:
+            leg = getattr(ev, "leg", None)
+            who = f"{name} leg {leg}" if leg else name
+            stamp = f"[dim]{clock.now():7.1f}s[/]"
+            if isinstance(ev, Disconnected) and ev.initiated_by is not Initiator.CLIENT:
+                console.print(f"{stamp}  [yellow]✕ {who}: {ev.code} {ev.reason}[/]")
+            elif isinstance(ev, ReconnectScheduled):
+                console.print(f"{stamp}  [cyan]↻ {who}: next attempt in {ev.delay:.1f} s[/]")
+            elif isinstance(ev, Connected) and ev.attempt > 1:
+                console.print(f"{stamp}  [green]● {who}: connected[/]")
+
+        return event
+
+    async with TickFeed(2, interval=1.0, count=120, clock=clock) as feed:
+        a, b = feed.urls
+        rng = random.Random(2)
+        single = connect(a, clock=clock, rng=rng, sequence=key, on_event=tell("single"))
+        both = connect(
+            [a, b], clock=clock, rng=rng, sequence=key, redundancy=2, on_event=tell("redundant")
+        )
+        pairs = (("single", single), ("redundant", both))
+        tasks = [asyncio.create_task(follow(name, conn, 120)) for name, conn in pairs]
+        while not (seen["single"] and seen["redundant"]):  # both up, then a few ticks
+            await clock.sleep(0.25)
+        await clock.sleep(3)
+        restart_at = feed.sent
+        stamp = f"[dim]{clock.now():7.1f}s[/]"
+        console.print(f"{stamp}  [bold]replica A restarts (1012), back 2 s later[/]")
+        await feed.replicas[0].restart(1012, down=2.0)
+        while max(seen["single"]) <= restart_at:
+            await clock.sleep(0.5)
+        back = min(s for s in seen["single"] if s > restart_at)
+        missed = back - max(s for s in seen["single"] if s <= restart_at) - 1
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    merged = sorted(seen["redundant"])
+    holes = sum(b - a - 1 for a, b in itertools.pairwise(merged))
+    console.print(
+        f"\nsingle connection: back at tick #{back}, [bold red]{missed} ticks missed[/]\n"
+        f"redundant: ticks #{merged[0]}-#{merged[-1]}, [bold green]{holes} missed[/], "
+        f"{both.stats.duplicates} second copies dropped"
+    )
+
+
 async def _play(console: Any, speed: float) -> int:
     clock = ScaledClock(speed)
     async with FaultServer(story(), then=[Close(1002)], clock=clock) as server:
@@ -134,6 +202,7 @@ async def _play(console: Any, speed: float) -> int:
         f"{len(orders)} order delivered after the hold-off,\n"
         f"{clock.now():.0f} s of virtual time in {clock.now() / speed:.1f} s."
     )
+    await _second_act(console, speed)
     return 0
 
 

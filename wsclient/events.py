@@ -2,6 +2,8 @@
 
 Pure: no I/O. URLs in events are redacted; a ``Disconnect`` carries no secret.
 Every wait the client is about to take is announced with its ``delay``.
+The events of a connection's life carry ``leg``: the leg of a redundant
+connection (``redundancy``) they happened on, 1-based; ``None`` without.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Connected:
 
     url: str
     attempt: int
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Disconnected:
     """Sends written to that socket that no pong confirmed before it ended
     under us: they may or may not have reached the server (see
     ``Connection.unconfirmed`` and ``resend_unconfirmed``)."""
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,7 @@ class ConnectFailed:
     url: str
     attempt: int
     cause: Disconnect
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,7 @@ class ReconnectScheduled:
     decision: Decision
     cause: Disconnect
     url: str = ""
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,7 @@ class Stale:
 
     idle: float
     kept_waiting: bool
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,7 @@ class HoldingOff:
     delay: float
     reason: str
     attempt: int
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,7 @@ class GaveUp:
 
     attempts: int
     cause: Disconnect
+    leg: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

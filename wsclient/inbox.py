@@ -127,14 +127,39 @@ class Inbox:
         """The consumer's segment is drained: move on to the next one (its
         marker is returned), or wait for news; raise how the connection ended
         once nothing is left."""
+        if (marker := self._next_segment()) is None:
+            await self._starve()
+        return marker
+
+    def _next_segment(self) -> Reconnected | None:
+        """Move on to the next segment (its marker), if there is one; raise
+        how the connection ended once nothing is left."""
         if self._later:
             marker, self.messages = self._later.popleft()
             self.resume_reader()  # the messages before it no longer count against it
             return marker
         if self._end is not None:
             raise self._ending()
-        await self._starve()
         return None
+
+    def poll(self) -> WSMessage | Reconnected | None:
+        """The next message, or the marker of a boundary crossed on the way
+        to it, if there is one now (``None`` if not); raises how the
+        connection ended once nothing is left."""
+        if self.messages:
+            return self.messages.popleft()
+        return self._next_segment()
+
+    def watch(self, waiter: asyncio.Future[None]) -> None:
+        """Settle ``waiter`` on news (a message, a boundary, the end): for a
+        consumer that waits on several inboxes at once, this one polled empty."""
+        self._waiter = waiter
+        self.resume_reader()  # empty: whatever paused the reader is gone
+
+    def unwatch(self, waiter: asyncio.Future[None]) -> None:
+        """Stop settling ``waiter``."""
+        if self._waiter is waiter:
+            self._waiter = None
 
     def end(self, error: BaseException) -> None:
         """The connection has ended: a consumer that finds the inbox empty

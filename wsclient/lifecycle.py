@@ -28,9 +28,19 @@ from .retry import Retry
 from .state import State, check_transition
 from .tasks import result
 
-__all__ = ["Lifecycle"]
+__all__ = ["Lifecycle", "notify"]
 
 logger = logging.getLogger("wsclient")
+
+
+async def notify(on_event: OnEvent | None, event: Event) -> None:
+    """Tell ``on_event``; what it raises is logged, never raised here."""
+    if on_event is None:
+        return
+    try:
+        await result(on_event(event))
+    except Exception:
+        logger.exception("on_event raised on %s; the connection carries on", type(event).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,15 +83,8 @@ class Lifecycle:
             logger.debug("%s: %s -> %s", self._url(), old, new)
 
     async def emit(self, event: Event) -> None:
-        """Tell ``on_event``; what it raises is logged, never raised here."""
-        if self._on_event is None:
-            return
-        try:
-            await result(self._on_event(event))
-        except Exception:
-            logger.exception(
-                "on_event raised on %s; the connection carries on", type(event).__name__
-            )
+        """Tell ``on_event`` (see :func:`notify`)."""
+        await notify(self._on_event, event)
 
     async def connected(self, attempt: int) -> None:
         """A socket is open."""

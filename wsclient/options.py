@@ -135,6 +135,14 @@ class Options:
             then drop duplicates and announce gaps (``key`` gets what
             ``stream(loads=...)`` decoded, if it decodes); ``receive()`` and
             ``batches()`` stay raw (on_connect reads a handshake with them).
+        redundancy: How many connections ("legs") to open to the feed, each
+            starting at the next endpoint of the list, merged into one stream
+            by the ``sequence`` key (needed): the first copy of each message
+            wins, later copies are dropped (``stats.duplicates``). One leg's
+            reconnect costs the merged stream nothing while another delivers.
+        gap_timeout: With ``redundancy``, how many seconds a hole in a stream
+            waits for another leg's copy before its ``Gap`` is announced (at
+            once when every running leg has passed the hole without it).
     """
 
     policy: ReconnectPolicy = field(default_factory=ReconnectPolicy.default)
@@ -164,6 +172,8 @@ class Options:
     send_rate: float | None = None
     resend_unconfirmed: bool = False
     sequence: Key | None = None
+    redundancy: int = 1
+    gap_timeout: float = 1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.policy, ReconnectPolicy):
@@ -179,6 +189,10 @@ class Options:
         _positive("stale_after", self.stale_after, optional=True)
         _positive("max_age", self.max_age, optional=True)
         _positive("send_rate", self.send_rate, optional=True)
+        _whole("redundancy", self.redundancy, 1)
+        if self.redundancy > 1 and self.sequence is None:
+            raise ValueError("redundancy needs a sequence key (sequence=...) to merge the legs by")
+        _positive("gap_timeout", self.gap_timeout, zero=True)
         if self.ping_message is not None:
             outgoing(self.ping_message, "ping_message")
             if self.heartbeat is None:

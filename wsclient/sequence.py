@@ -13,7 +13,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from .events import Gap
 
-__all__ = ["Key", "Resync", "Sequencer"]
+__all__ = ["Key", "Resync", "Sequencer", "parse"]
 
 
 S = TypeVar("S", bound=Hashable)
@@ -37,6 +37,18 @@ def _malformed(what: str) -> TypeError:
     )
 
 
+def parse(key: tuple[Hashable, int]) -> tuple[Hashable, int]:
+    """``(stream, seq)`` from what a key returned, or a ``TypeError`` saying
+    what was wrong with it."""
+    try:
+        stream, seq = key
+    except (TypeError, ValueError):
+        raise _malformed(f"a {type(key).__name__}") from None
+    if seq.__class__ is not int:
+        raise _malformed(f"a seq of type {type(seq).__name__}")
+    return stream, seq
+
+
 class Sequencer:
     """The last seq yielded per stream, and the verdict on each next one."""
 
@@ -56,12 +68,7 @@ class Sequencer:
         just before yielding it."""
         if key is None:
             return True
-        try:
-            stream, seq = key
-        except (TypeError, ValueError):
-            raise _malformed(f"a {type(key).__name__}") from None
-        if seq.__class__ is not int:
-            raise _malformed(f"a seq of type {type(seq).__name__}")
+        stream, seq = parse(key)
         positions = self.positions
         last = positions.get(stream)
         if last is None or key.__class__ is Resync:

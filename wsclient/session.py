@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import ssl as _ssl
 import weakref
@@ -37,6 +38,7 @@ from .options import (
     endpoints,
 )
 from .policy import ReconnectPolicy
+from .redundant import Redundant
 from .sequence import Key
 from .transport import AiohttpTransport, Transport, refuse_redirects
 
@@ -68,6 +70,8 @@ class ConnectOptions(TypedDict, total=False):
     send_rate: float | None
     resend_unconfirmed: bool
     sequence: Key | None
+    redundancy: int
+    gap_timeout: float
     clock: Clock
     rng: Random
     open_timeout: float | None
@@ -155,11 +159,34 @@ class Session:
         if settings.ssl is False and not self._warned:
             self._warned = True  # once per session, not per connection
             logger.warning("TLS certificate verification is off for %s", targets.shown[0])
-        connection = Connection(
-            targets, settings, transport=self._transport, budget=self.budget, release=self._release
-        )
+        connection: Connection
+        if settings.redundancy > 1:
+            make_leg = functools.partial(self._leg, sources)
+            connection = Redundant(settings, make_leg, release=self._release)
+        else:
+            connection = Connection(
+                targets,
+                settings,
+                transport=self._transport,
+                budget=self.budget,
+                release=self._release,
+            )
         self._connections.add(connection)
         return connection
+
+    def _leg(
+        self,
+        sources: list[Endpoint],
+        index: int,
+        options: Options,
+        release: Callable[[Connection], Awaitable[None]],
+    ) -> Connection:
+        """Leg ``index`` of a redundant connection: it starts at endpoint ``index``."""
+        turn = index % len(sources)
+        targets = self._targets(sources[turn:] + sources[:turn], options.headers)
+        return Connection(
+            targets, options, transport=self._transport, budget=self.budget, release=release
+        )
 
     def _targets(self, sources: list[Endpoint], headers: HeadersSource | None) -> Targets:
         if not Targets.is_static(sources, headers):

@@ -1,0 +1,242 @@
+"""Tier 3: redundant legs (``redundancy=N``) against a feed served by real
+replica servers on 127.0.0.1, on virtual time: a leg's 1012 restart costs the
+merged stream nothing, a tick one leg lost is taken from the other, what
+neither leg saw is one Gap, and on_connect, subscriptions and sends go where
+the docs say."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import pytest
+from aiohttp import WSMessage
+
+import wsclient
+from wsclient import Connected, Disconnected, Gap, State
+from wsclient.redundant import Redundant
+from wsclient.testing import FakeClock
+from wsclient.testing.feed import TickFeed
+
+from .conftest import Events
+
+
+def key(msg: WSMessage) -> tuple[str, int]:
+    return "ticks", json.loads(msg.data)["seq"]
+
+
+async def merged(conn: wsclient.Connection, until: int) -> list[int | Gap]:
+    """The merged stream's seqs (and Gap markers) up to tick ``until``."""
+    seen: list[int | Gap] = []
+    async for item in conn.stream():
+        if isinstance(item, Gap):
+            seen.append(item)
+            continue
+        assert not isinstance(item, wsclient.Reconnected)
+        seen.append(key(item)[1])
+        if seen[-1] == until:
+            break
+    return seen
+
+
+def contiguous(seqs: list[int | Gap]) -> bool:
+    ints = [s for s in seqs if isinstance(s, int)]
+    return ints == list(range(ints[0], ints[-1] + 1))
+
+
+async def test_a_1012_restart_of_one_leg_costs_the_merged_stream_nothing(
+    options: dict[str, Any], events: Events, clock: FakeClock
+) -> None:
+    async with TickFeed(2, interval=0.1, count=100, clock=clock) as feed:
+        conn = wsclient.connect(feed.urls, **options, redundancy=2, sequence=key)
+        async with conn:
+            seen: list[int | Gap] = []
+            times: list[float] = []
+            async for item in conn.stream():
+                assert isinstance(item, WSMessage)
+                seen.append(key(item)[1])
+                times.append(clock.now())
+                if seen[-1] == 30:
+                    await feed.replicas[0].restart(1012, down=5.0)
+                if seen[-1] == 100:
+                    break
+            legs = [(leg.state, leg.stats.connects) for leg in conn.legs]
+            stats = conn.stats
+    assert contiguous(seen)
+    assert seen[0] == 1
+    # No added wait: every tick is yielded within its interval of the one before.
+    assert max(b - a for a, b in itertools.pairwise(times)) == pytest.approx(0.1)
+    assert legs == [(State.CONNECTED, 2), (State.CONNECTED, 1)]
+    assert stats.gaps == 0
+    assert stats.duplicates == stats.messages_in - len(seen)
+    [drop] = [e for e in events if isinstance(e, Disconnected) and e.code == 1012]
+    assert drop.leg == 1  # events name the leg
+    assert sorted(e.leg or 0 for e in events if isinstance(e, Connected)) == [1, 1, 2]
+
+
+async def test_a_single_connection_loses_the_restart_window_for_comparison(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    # The same restart against one connection: the 5-30 s wait is a hole.
+    seen: list[int] = []
+    async with (
+        TickFeed(1, interval=0.1, count=400, clock=clock) as feed,
+        wsclient.connect(feed.urls, **options, sequence=key) as conn,
+    ):
+        async for msg in conn:
+            seen.append(key(msg)[1])
+            if seen[-1] == 30:
+                await feed.replicas[0].restart(1012, down=2.0)
+            if seen[-1] >= 60:
+                break
+    assert seen[seen.index(30) + 1] - 30 >= 50  # 5 s and more of ticks missing
+
+
+async def test_what_neither_leg_saw_is_one_gap_and_the_stream_runs_on(
+    options: dict[str, Any], events: Events, clock: FakeClock
+) -> None:
+    async with TickFeed(2, interval=0.1, count=600, clock=clock) as feed:
+        conn = wsclient.connect(feed.urls, **options, redundancy=2, sequence=key)
+        async with conn:
+            seen: list[int | Gap] = []
+            async for item in conn.stream():
+                assert not isinstance(item, wsclient.Reconnected)
+                seen.append(item if isinstance(item, Gap) else key(item)[1])
+                if seen[-1] == 20:
+                    for replica in feed.replicas:
+                        replica.drop()
+                if len(seen) > 2 and isinstance(seen[-2], Gap):
+                    break
+    [gap] = [s for s in seen if isinstance(s, Gap)]
+    assert seen[seen.index(gap) - 1] == 20
+    assert (gap.stream, gap.expected, gap.received) == ("ticks", 21, seen[-1])
+    assert conn.stats.gaps == 1
+    assert [e for e in events if isinstance(e, Gap)] == [gap]  # its event names no leg
+
+
+@pytest.mark.parametrize("lag", [0.0, 0.005])
+async def test_a_tick_one_leg_lost_is_taken_from_the_other(
+    options: dict[str, Any], clock: FakeClock, lag: float
+) -> None:
+    async with TickFeed(2, interval=0.1, count=40, clock=clock) as feed:
+        feed.replicas[0].lose = {10, 11, 25}
+        feed.replicas[1].lose = {30}
+        feed.replicas[1].lag = lag  # the leg that has them is 5 ms behind
+        async with wsclient.connect(feed.urls, **options, redundancy=2, sequence=key) as conn:
+            seen = await merged(conn, 40)
+            assert not [s for s in seen if isinstance(s, Gap)]
+            assert contiguous(seen)
+            assert conn.stats.gaps == 0
+
+
+async def test_a_hole_both_legs_passed_is_announced_without_waiting(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    async with TickFeed(2, interval=0.1, count=40, clock=clock) as feed:
+        for replica in feed.replicas:
+            replica.lose = {20}
+        conn = wsclient.connect(feed.urls, **options, redundancy=2, sequence=key, gap_timeout=30)
+        async with conn:
+            seen: list[int | Gap] = []
+            async for item in conn.stream():
+                assert not isinstance(item, wsclient.Reconnected)
+                seen.append(item if isinstance(item, Gap) else key(item)[1])
+                if seen[-1] == 21:
+                    break
+            assert seen[-3:] == [19, Gap("ticks", 20, 21), 21]
+            assert clock.now() < 2.3  # tick 21 came at 2.1 s, not after gap_timeout
+
+
+async def test_on_connect_runs_on_every_leg_with_its_own_socket(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    ran: list[tuple[str, dict[Any, int]]] = []
+
+    async def on_connect(conn: wsclient.Connection) -> None:
+        msg = await conn.receive()  # the leg's own socket's first tick
+        ran.append((conn.url, dict(conn.position)))
+        await conn.send_str(json.dumps({"resume_after": key(msg)[1]}))
+
+    async with TickFeed(2, interval=0.1, count=80, clock=clock) as feed:
+        conn = wsclient.connect(
+            feed.urls, **options, redundancy=2, sequence=key, on_connect=on_connect
+        )
+        async with conn:
+            assert isinstance(conn, Redundant)
+            seen = await merged(conn, 20)
+            await feed.replicas[1].restart(1012)
+            seen += await merged(conn, 60)
+    # Each leg's on_connect got the merged connection; the second run of leg
+    # 2's resumed from the merged position.
+    assert len(ran) == 3
+    assert ran[2][1]["ticks"] >= 20
+    assert contiguous(seen)
+
+
+async def test_subscriptions_go_to_every_leg_and_other_sends_to_one(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    async with TickFeed(2, interval=0.1, count=30, clock=clock) as feed:
+        conn = wsclient.connect(feed.urls, **options, redundancy=2, sequence=key)
+        async with conn:
+            await merged(conn, 3)
+            await conn.subscribe("btc", "sub btc", unsubscribe="unsub btc")
+            await conn.send_str("order 1")
+            assert conn.subscriptions == ["btc"]
+            await conn.unsubscribe("btc")
+            await merged(conn, 6)
+    assert [replica.received for replica in feed.replicas] == [
+        ["sub btc", "order 1", "unsub btc"],
+        ["sub btc", "unsub btc"],
+    ]
+
+
+async def test_the_merged_stream_ends_when_every_leg_has_ended(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    policy = wsclient.ReconnectPolicy.default().with_rule(4004, wsclient.Fail())
+    async with TickFeed(2, interval=0.1, count=50, clock=clock) as feed:
+        conn = wsclient.connect(
+            [feed.urls[0]], **{**options, "policy": policy}, redundancy=2, sequence=key
+        )
+        async with conn:
+            seen = await merged(conn, 10)
+            await feed.replicas[0].restart(4004)  # both legs are on replica 0
+            with pytest.raises(wsclient.FatalClose) as caught:
+                async for _ in conn:
+                    pass
+    assert caught.value.code == 4004
+    assert conn.state is State.FAILED
+    assert [leg.state for leg in conn.legs] == [State.FAILED, State.FAILED]
+    assert contiguous(seen)
+
+
+def test_redundancy_needs_a_sequence_key_and_a_count_of_at_least_one() -> None:
+    with pytest.raises(ValueError, match="redundancy needs a sequence key"):
+        wsclient.connect("ws://127.0.0.1:9/", redundancy=2)
+    with pytest.raises(ValueError, match="redundancy must be >= 1"):
+        wsclient.connect("ws://127.0.0.1:9/", redundancy=0, sequence=key)
+    with pytest.raises(ValueError, match="gap_timeout"):
+        wsclient.connect("ws://127.0.0.1:9/", redundancy=2, sequence=key, gap_timeout=-1)
+
+
+def test_every_public_member_of_a_connection_is_redundant_aware() -> None:
+    # Redundant skips Connection.__init__: an inherited member that used the
+    # parts would fail. Only those that call overridden members may be inherited.
+    calls_overridden = {
+        "__aenter__",
+        "__aexit__",
+        "__anext__",
+        "iter_json",
+        "receive_json",
+        "send_json",
+    }
+    public = {
+        name
+        for name in vars(wsclient.Connection)
+        if not name.startswith("_")
+        or name in {"__aiter__", "__aenter__", "__aexit__", "__anext__", "__repr__"}
+    }
+    inherited = {name for name in public if name not in vars(Redundant)}
+    assert inherited == calls_overridden

@@ -1,0 +1,412 @@
+"""``redundancy=N``: N connections to one feed, merged into one stream.
+
+Each leg is a whole :class:`~wsclient.connection.Connection` with its own
+socket, reconnect policy, backoff, heartbeat and outbox; leg ``i`` starts at
+endpoint ``i`` of the list. The merged stream reads every leg's inbox and
+lets :class:`~wsclient.merge.Merge` judge each message by its sequence key:
+the first copy wins, a hole waits for another leg's copy (``gap_timeout``)
+before its :class:`~wsclient.Gap`. One leg's reconnect costs the merged
+stream nothing while another leg delivers.
+
+Where things go: ``on_connect`` and the subscriptions run on every leg, and
+what ``on_connect`` reads and sends uses its own leg's socket; the
+application's other sends go to one leg (the first that is connected, else
+the first still running, which buffers them), not to all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from aiohttp import WSMessage
+
+from .clock import call_later
+from .connection import Connection, check_close
+from .errors import ConnectionClosed, InvalidState
+from .events import Event, Gap, Reconnected
+from .gate import hook_of
+from .lifecycle import notify
+from .link import Link
+from .merge import Merge
+from .options import OnEvent, Options
+from .sequence import Key
+from .state import TERMINAL, State
+from .stats import Stats
+from .tasks import settle
+
+__all__ = ["Redundant"]
+
+MakeLeg = Callable[[int, Options, Callable[[Connection], Awaitable[None]]], Connection]
+
+# The merged state is the best of the legs' (up if any leg is up).
+_BEST_FIRST = (State.CONNECTED, State.CONNECTING, State.WAITING, State.CLOSING, State.IDLE)
+_RANK = {s: i for i, s in enumerate((*_BEST_FIRST, State.CLOSED, State.FAILED))}
+
+
+def _tagged(on_event: OnEvent, leg: int, event: Event) -> object:
+    return on_event(dataclasses.replace(event, leg=leg))  # type: ignore[arg-type]
+
+
+class Redundant(Connection):
+    """A connection of ``redundancy`` legs, one merged stream.
+
+    ``legs`` shows each leg's state and stats (read from the merged
+    connection, not from a leg: a leg's messages are the merge's).
+    """
+
+    __slots__ = (
+        "_clock",
+        "_ended",
+        "_gone",
+        "_key",
+        "_legs",
+        "_merge",
+        "_on_event",
+        "_release",
+        "_waiting",
+    )
+
+    def __init__(
+        self,
+        options: Options,
+        make_leg: MakeLeg,
+        *,
+        release: Callable[[Connection], Awaitable[None]],
+    ) -> None:
+        # Connection.__init__ is not called: every member that would use its
+        # parts is overridden here (a test checks that none is left).
+        assert options.sequence is not None
+        self._key: Key = options.sequence
+        self._clock = options.clock
+        self._on_event = options.on_event
+        self._release = release
+        self._merge = Merge(options.redundancy, options.gap_timeout)
+        self._ended: dict[int, BaseException] = {}  # leg -> how its messages ended
+        self._gone = 0  # legs whose supervisor has finished
+        self._waiting = False
+        on_connect, on_stale, on_event = options.on_connect, options.on_stale, options.on_event
+
+        def leg_options(leg: int) -> Options:
+            return dataclasses.replace(
+                options,
+                redundancy=1,
+                sequence=None,  # the merge sequences
+                on_connect=None if on_connect is None else lambda _: on_connect(self),
+                on_stale=None if on_stale is None else lambda _: on_stale(self),
+                on_event=None if on_event is None else functools.partial(_tagged, on_event, leg),
+            )
+
+        self._legs = tuple(
+            make_leg(i, leg_options(i + 1), self._leg_gone) for i in range(options.redundancy)
+        )
+
+    # -- what it is -----------------------------------------------------------------
+
+    @property
+    def legs(self) -> tuple[Connection, ...]:
+        """The legs, each with its own ``state``, ``url`` and ``stats``."""
+        return self._legs
+
+    def _up(self) -> Connection | None:
+        """The first leg that is connected."""
+        return next((leg for leg in self._legs if leg.state is State.CONNECTED), None)
+
+    @property
+    def state(self) -> State:
+        """The best of the legs' states: connected while any leg is."""
+        return min((leg.state for leg in self._legs), key=_RANK.__getitem__)
+
+    @property
+    def url(self) -> str:
+        """The endpoint of the first connected leg (else the first leg's), redacted."""
+        return (self._up() or self._legs[0]).url
+
+    @property
+    def stats(self) -> Stats:
+        """The legs' counters summed (``messages_in`` counts every leg's copy;
+        ``duplicates`` the copies the merge dropped), ages from the freshest
+        leg; each leg's own are in ``legs``."""
+        snaps = [leg.stats for leg in self._legs]
+
+        def total(name: str) -> int:
+            return sum(getattr(s, name) for s in snaps)
+
+        def freshest(name: str) -> float | None:
+            return min((a for s in snaps if (a := getattr(s, name)) is not None), default=None)
+
+        return Stats(
+            state=self.state,
+            url=self.url,
+            connects=total("connects"),
+            reconnects=total("reconnects"),
+            messages_in=total("messages_in"),
+            bytes_in=total("bytes_in"),
+            messages_out=total("messages_out"),
+            bytes_out=total("bytes_out"),
+            pongs=total("pongs"),
+            pong_age=freshest("pong_age"),
+            data_age=freshest("data_age"),
+            buffered=total("buffered"),
+            last_close_code=next(
+                (s.last_close_code for s in snaps if s.last_close_code is not None), None
+            ),
+            uptime=max(s.uptime for s in snaps),
+            duplicates=self._merge.duplicates,
+            gaps=self._merge.gaps,
+        )
+
+    @property
+    def protocol(self) -> str | None:
+        """The subprotocol on on_connect's leg, else on the first connected leg."""
+        leg = self._hook_leg() or self._up()
+        return None if leg is None else leg.protocol
+
+    async def ping(self) -> float:
+        """The round trip of a ping on on_connect's leg, else on the first
+        connected leg (see :meth:`Connection.ping`)."""
+        leg = self._hook_leg() or self._up()
+        if leg is None:
+            raise InvalidState(f"{self!r} has no open socket to ping")
+        return await leg.ping()
+
+    @property
+    def position(self) -> Mapping[Hashable, int]:
+        """Per stream, the last seq the merged stream yielded."""
+        return MappingProxyType(self._merge.positions)
+
+    @property
+    def unconfirmed(self) -> list[str | bytes]:
+        """Every leg's unconfirmed sends, leg by leg."""
+        return [payload for leg in self._legs for payload in leg.unconfirmed]
+
+    @property
+    def unsent(self) -> list[str | bytes]:
+        """Every leg's unsent sends, leg by leg."""
+        return [payload for leg in self._legs for payload in leg.unsent]
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.url} {self.state}, {len(self._legs)} legs>"
+
+    # -- its life ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start connecting every leg in the background."""
+        for leg in self._legs:
+            leg.open()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close every leg for good (see :meth:`Connection.close`)."""
+        check_close(code, reason)
+        await asyncio.gather(*(leg.close(code, reason) for leg in self._legs))
+
+    async def reconnect(self) -> None:
+        """Reconnect every leg that is running (at once: for one at a time,
+        with no moment without a socket, use :meth:`rotate`)."""
+        running = [leg for leg in self._legs if leg.state not in TERMINAL]
+        if not running:
+            raise InvalidState(f"cannot reconnect {self!r}")
+        for leg in running:
+            await leg.reconnect()
+
+    async def rotate(self) -> None:
+        """Rotate the connected legs one after the other (make before break)."""
+        up = [leg for leg in self._legs if leg.state is State.CONNECTED]
+        if not up:
+            raise InvalidState(f"{self!r} has no open socket to rotate")
+        for leg in up:
+            await leg.rotate()
+
+    def resume(self) -> Awaitable[None]:
+        """End every leg's hold-off at once."""
+        for leg in self._legs[1:]:
+            leg.resume()
+        return self._legs[0].resume()
+
+    async def _leg_gone(self, _leg: Connection) -> None:
+        self._gone += 1
+        if self._gone == len(self._legs):
+            await self._release(self)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    def _hook(self) -> Link | None:
+        """The socket of the leg whose on_connect runs in this context."""
+        for leg in self._legs:
+            if (hook := hook_of(leg._parts)) is not None:
+                return hook
+        return None
+
+    def _hook_leg(self) -> Connection | None:
+        hook = self._hook()
+        return next((leg for leg in self._legs if hook and hook.parts is leg._parts), None)
+
+    def _check_opened(self) -> None:
+        self._legs[0]._check_opened()
+
+    def __aiter__(self) -> AsyncIterator[WSMessage]:
+        return self._merged(self._hook(), None, markers=False)
+
+    def stream(self, *, loads: Callable[[Any], Any] | None = None) -> AsyncIterator[Any]:
+        """The merged stream, in sequence order, with a :class:`~wsclient.Gap`
+        marker before a hole no leg filled in ``gap_timeout``; no
+        :class:`~wsclient.Reconnected` markers (a leg's reconnect is no seam).
+        See :meth:`Connection.stream`."""
+        return self._merged(self._hook(), loads, markers=True)
+
+    async def _merged(
+        self, hook: Link | None, loads: Callable[[Any], Any] | None, *, markers: bool
+    ) -> AsyncIterator[Any]:
+        if hook is not None:  # on_connect reads its own socket, then the merged stream
+            while (msg := await hook.receive()) is not None:
+                yield msg if loads is None else loads(msg.data)
+        else:
+            self._check_opened()
+        while True:
+            try:
+                item = await self._next(loads, markers=markers)
+            except ConnectionClosed:
+                return
+            yield item
+
+    async def receive(self) -> WSMessage:
+        """The next message of the merged stream (on_connect: of its own socket)."""
+        hook = self._hook()
+        if hook is not None and (msg := await hook.receive()) is not None:
+            return msg
+        self._check_opened()
+        item: WSMessage = await self._next(None, markers=False)
+        return item
+
+    async def batches(self) -> AsyncIterator[list[WSMessage]]:
+        """The merged stream in batches: what is ready, at least one message."""
+        while True:
+            try:
+                batch = [await self.receive()]
+            except ConnectionClosed:
+                return
+            ready = self._merge.ready
+            while ready and ready[0].__class__ is not Gap and self._hook() is None:
+                batch.append(self._take(ready.popleft(), None))
+            yield batch
+
+    @staticmethod
+    def _take(entry: tuple[WSMessage, Any, Any], loads: Callable[[Any], Any] | None) -> Any:
+        msg, decoded_by, decoded = entry
+        if loads is decoded_by:
+            return decoded
+        return msg if loads is None else loads(msg.data)
+
+    async def _next(self, loads: Callable[[Any], Any] | None, *, markers: bool) -> Any:
+        """The next item of the merged stream, waiting for it."""
+        ready = self._merge.ready
+        while True:
+            if ready:
+                if ready[0].__class__ is Gap:
+                    # Told before it leaves the queue: a cancelled telling loses nothing.
+                    await notify(self._on_event, ready[0])
+                    gap = ready.popleft()
+                    if markers:
+                        return gap
+                    continue
+                return self._take(ready.popleft(), loads)
+            self._gather(loads)
+            if not ready:
+                await self._wait()
+
+    def _gather(self, loads: Callable[[Any], Any] | None) -> None:
+        """Offer the merge everything the legs have delivered."""
+        merge, key, ended = self._merge, self._key, self._ended
+        now = self._clock.now()
+        running = [i for i in range(len(self._legs)) if i not in ended]
+        for i in tuple(running):
+            inbox = self._legs[i]._parts.inbox
+            while True:
+                try:
+                    msg = inbox.poll()
+                except Exception as error:  # how that leg ended
+                    ended[i] = error
+                    running.remove(i)
+                    break
+                if msg is None:
+                    break
+                if msg.__class__ is Reconnected:
+                    merge.restart(i)
+                    continue
+                assert isinstance(msg, WSMessage)
+                decoded = msg if loads is None else loads(msg.data)
+                merge.offer(i, key(decoded), (msg, loads, decoded), now, running)
+        if merge.deadline() is not None:
+            merge.expire(now, running)
+        if not merge.ready and len(ended) == len(self._legs):
+            errors = [ended[i] for i in sorted(ended)]
+            raise next((e for e in errors if not isinstance(e, ConnectionClosed)), errors[0])
+
+    async def _wait(self) -> None:
+        """Wait for news from any running leg, or for the oldest hole's deadline."""
+        if self._waiting:
+            raise InvalidState("another task is already receiving from this connection")
+        waiter = asyncio.get_running_loop().create_future()
+        inboxes = [leg._parts.inbox for i, leg in enumerate(self._legs) if i not in self._ended]
+        for inbox in inboxes:
+            inbox.watch(waiter)
+        deadline = self._merge.deadline()
+        timer = None
+        if deadline is not None:
+            delay = max(deadline - self._clock.now(), 0.0)
+            timer = call_later(self._clock, delay, functools.partial(settle, waiter))
+        self._waiting = True
+        try:
+            await waiter
+        finally:
+            self._waiting = False
+            for inbox in inboxes:
+                inbox.unwatch(waiter)
+            if timer is not None:
+                timer.cancel()
+
+    # -- sending --------------------------------------------------------------------------
+
+    def _sending_leg(self) -> Connection:
+        """on_connect's leg; else the first connected leg; else the first
+        still running (it buffers); else the first (it raises)."""
+        return (
+            self._hook_leg()
+            or self._up()
+            or next((leg for leg in self._legs if leg.state not in TERMINAL), self._legs[0])
+        )
+
+    async def send_str(self, data: str) -> None:
+        """Send a TEXT message on one leg (see the module's docstring)."""
+        await self._sending_leg().send_str(data)
+
+    async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+        """Send a BINARY message on one leg (see the module's docstring)."""
+        await self._sending_leg().send_bytes(data)
+
+    @property
+    def subscriptions(self) -> list[Hashable]:
+        """The names subscribed (on every leg), oldest first."""
+        return self._legs[0].subscriptions
+
+    async def subscribe(self, name: Hashable, message: Any, *, unsubscribe: Any = None) -> None:
+        """Subscribe on every running leg (on_connect: on its own leg)."""
+        await asyncio.gather(
+            *(leg.subscribe(name, message, unsubscribe=unsubscribe) for leg in self._targets())
+        )
+
+    async def unsubscribe(self, name: Hashable) -> None:
+        """Unsubscribe on every running leg that has it (on_connect: on its own leg)."""
+        legs = [leg for leg in self._targets() if name in leg.subscriptions]
+        await asyncio.gather(*(leg.unsubscribe(name) for leg in legs or self._legs[:1]))
+
+    def _targets(self) -> list[Connection]:
+        hooked = self._hook_leg()
+        if hooked is not None:
+            return [hooked]
+        running = [leg for leg in self._legs if leg.state not in TERMINAL]
+        return running or [self._legs[0]]  # (it raises)
