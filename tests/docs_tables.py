@@ -121,7 +121,9 @@ def status_table(policy: ReconnectPolicy) -> list[str]:
     """Every HTTP status of a rejected handshake, by runs of equal decisions."""
     lines = ["| handshake status | decision | reason |", "|---|---|---|"]
     for low, high, decision in spans(policy.for_status):
-        lines.append(f"| {numbers(low, high)} | {decision_text(decision)} | {cell(decision.reason)} |")
+        lines.append(
+            f"| {numbers(low, high)} | {decision_text(decision)} | {cell(decision.reason)} |"
+        )
     for status in (429, 503):
         decision = policy.decide(Disconnect(status=status, retry_after=10.0))
         lines.append(
