@@ -372,3 +372,22 @@ def test_readme_keeps_the_set_up_commands_first() -> None:
     first = next(b for b in BLOCKS if b.source.name == "README.md")
     assert first.body.startswith("python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'")
     assert ".venv/bin/python -m pytest" in first.body
+
+
+def test_the_error_tree_on_the_errors_page_is_the_one_in_errors_py() -> None:
+    doc = wsclient.errors.__doc__ or ""
+    tree = textwrap.dedent(doc[doc.index("    WSClientError\n") : doc.index("\n\naiohttp")]) + "\n"
+    page = next(b for b in BLOCKS if b.source.name == "errors.md" and b.lang == "text")
+    assert page.body == tree
+    errors = {
+        name
+        for name in wsclient.__all__
+        if isinstance(cls := getattr(wsclient, name), type) and issubclass(cls, Exception)
+    }
+    assert set(re.findall(r"\w+", tree)) >= errors
+
+
+def test_every_page_is_in_the_nav() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text().split("\nnav:\n", 1)[1]
+    listed = set(re.findall(r": (\S+\.md)$", nav, re.MULTILINE))
+    assert listed == {str(p.relative_to(ROOT / "docs")) for p in PAGES}
