@@ -50,7 +50,7 @@ logger = logging.getLogger("wsclient")
 class ConnectOptions(TypedDict, total=False):
     """The keyword options of ``connect()``, ``Session()`` and ``Session.connect()``.
 
-    See :class:`wsclient.options.Options` for what each one means.
+    :func:`wsclient.connect` lists each one with its default and meaning.
     """
 
     policy: ReconnectPolicy
@@ -101,7 +101,9 @@ class Session:
             reconnects a minute, 100 in any second.
         transport: How sockets are opened, instead of ``client``: a test
             hands a scripted fake here (see ``wsclient.transport.Transport``).
-        **defaults: Options every connection of this session starts from.
+        **defaults: Options every connection of this session starts from:
+            any of the keyword options of :func:`wsclient.connect` (see
+            ``help(wsclient.connect)``), checked now.
     """
 
     def __init__(
@@ -141,6 +143,8 @@ class Session:
                 fresh one before every attempt (a short-lived token), or a list
                 of those: endpoints tried in order, the next one at once after
                 a connection failure or a 1013, a hold-off only after all.
+            **options: Any of the keyword options of :func:`wsclient.connect`
+                (see ``help(wsclient.connect)``), over the session's defaults.
 
         Raises:
             ValueError, TypeError: a URL or an option is not acceptable
@@ -230,9 +234,109 @@ class Session:
 
 
 def connect(url: UrlSource | Sequence[UrlSource], **options: Unpack[ConnectOptions]) -> Connection:
-    """A connection with a session of its own, closed with it.
+    """A connection that reconnects by itself; use it with ``async with``.
 
     ``async with wsclient.connect(url, on_connect=subscribe) as conn: ...``
+
+    The connection gets a :class:`Session` of its own, closed with it; many
+    connections share one with :meth:`Session.connect`, which takes the same
+    options. Nothing is sent before ``async with`` (or ``open()``).
+
+    Args:
+        url: A ws/wss/http/https URL, a (sync or async) callable giving a
+            fresh one before every attempt (a short-lived token), or a list
+            of those: endpoints tried in order, the next one at once after
+            a connection failure, a 1012 or a 1013, a wait only after all.
+        **options: The keyword options below, each checked now.
+
+    Keyword Args:
+        policy (ReconnectPolicy): Turns every way a connection ends into a
+            decision: reconnect, hold off, fail or stop. Default:
+            ``ReconnectPolicy.default()``.
+        on_connect (Callable[[Connection], Awaitable[None] | None]): Awaited
+            after every handshake, before buffered sends flush and before
+            that socket's messages are yielded: subscribe, identify,
+            resume. Its sends and reads use the new socket; what it reads is
+            never yielded to the application. Default: ``None``.
+        on_event (Callable[[Event], object]): Called (or awaited) with every
+            lifecycle event (``Connected``, ``Disconnected``,
+            ``ReconnectScheduled``...); an exception in it is logged, never
+            fatal. Default: ``None``.
+        heartbeat (float | None): Seconds of silence before a ping; ``None``
+            turns pings off. Default: ``20.0``.
+        pong_timeout (float): Seconds to wait for the pong (or any data)
+            before the transport counts as lost (1006). Default: ``10.0``.
+        ping_message (str | bytes | object): Sent as a data message instead
+            of a WebSocket ping, for servers that want a ping of their own
+            (OKX ``"ping"``, Kraken ``{"event": "ping"}``); any data read
+            within ``pong_timeout`` answers it. Needs a ``heartbeat``.
+            Default: ``None``.
+        stale_after (float | None): Seconds without a data message after
+            which the feed counts as dead (1006) and reconnects; armed when
+            the socket opens. Default: ``None`` (off).
+        on_stale (Callable[[Connection], bool | Awaitable[bool]]): Asked when
+            ``stale_after`` passes: return True to keep waiting (a channel
+            quiet on purpose) instead of reconnecting. Default: ``None``.
+        max_age (float | None): Seconds after which a socket is replaced,
+            making before breaking (the next one is set up first; the
+            overlap may repeat messages). Default: ``None`` (never).
+        stable_after (float): Seconds a connection must stay up before the
+            attempt count, and with it the backoff curve, starts over.
+            Default: ``30.0``.
+        stop (tenacity stop | None): When to give up on a retryable decision
+            (``tenacity.stop_after_attempt(10)``): iteration then raises
+            ``RetriesExhausted``. Default: ``None`` (never).
+        buffer_size (int): How many sends the outbox holds while no socket
+            is up; one more raises ``BufferFull``. Default: ``1024``.
+        max_queue (int): How many received messages may wait for the
+            consumer before reading pauses (backpressure). Default:
+            ``1024``.
+        send_rate (float | None): At most this many data messages a second,
+            evenly spaced, for every send (the application's, on_connect's,
+            the subscriptions' and the outbox's). Default: ``None``
+            (unpaced).
+        resend_unconfirmed (bool): Send again, on the next socket, what a
+            dying socket took and no pong confirmed (at least once: the
+            server may get it twice); else it is only reported in
+            ``Connection.unconfirmed`` (at most once). Default: ``False``.
+        sequence (Callable[[Any], tuple[Hashable, int] | None] | None): The
+            key ``key(msg)`` giving ``(stream, seq)``, ``Resync(stream,
+            seq)`` or ``None``: ``stream()`` and ``async for`` then drop
+            duplicates and announce gaps. Default: ``None``.
+        headers (Mapping[str, str] | Callable): Extra handshake headers, or a
+            (sync or async) callable returning them, called before every
+            attempt. The values of ``Authorization``, ``Cookie`` and
+            secret-looking headers (token, API key...) are never logged.
+            Default: ``None``.
+        clock (Clock): The source of time: ``wsclient.testing.FakeClock`` in
+            tests. Default: ``SystemClock()``.
+        rng (random.Random): The randomness of every jitter (seed it in
+            tests). Default: ``random.Random()``.
+        open_timeout (float | None): Seconds the opening handshake, and then
+            ``on_connect``, may take. Default: ``10.0``.
+        close_timeout (float): Seconds to wait for the server's close frame
+            on ``close()``. Default: ``10.0``.
+        max_msg_size (int): The largest message accepted, in bytes (1009
+            beyond); also the limit a compressed message may inflate to.
+            Default: ``4194304`` (4 MiB).
+        allow_unlimited_messages (bool): Let ``max_msg_size=0`` mean "no
+            limit" (refused otherwise: one hostile message could exhaust
+            memory). Default: ``False``.
+        compress (int): permessage-deflate window bits (9-15), 0 for none.
+            Default: ``0``.
+        protocols (Sequence[str]): Subprotocols to offer; the server's
+            choice is ``Connection.protocol``. Default: ``()``.
+        origin (str | None): The ``Origin`` header. Default: ``None``.
+        ssl (ssl.SSLContext | bool): An ``SSLContext``, or ``True`` for
+            default verification; ``False`` turns verification off (logged
+            as a warning). Default: ``True``.
+
+    Returns:
+        The :class:`Connection`, not yet open.
+
+    Raises:
+        ValueError, TypeError: a URL or an option is not acceptable (the
+            message names it; nothing has been sent).
     """
     session = Session()
     session._ephemeral = True
