@@ -303,6 +303,14 @@ def connect(url: UrlSource | Sequence[UrlSource], **options: Unpack[ConnectOptio
             key ``key(msg)`` giving ``(stream, seq)``, ``Resync(stream,
             seq)`` or ``None``: ``stream()`` and ``async for`` then drop
             duplicates and announce gaps. Default: ``None``.
+        redundancy (int): How many connections ("legs") to open to the feed,
+            leg i starting at endpoint i, merged into one stream by the
+            ``sequence`` key (needed): the first copy of each message wins.
+            One leg's reconnect costs the merged stream nothing while another
+            delivers. Default: ``1``.
+        gap_timeout (float): With ``redundancy``, seconds a hole in a stream
+            waits for another leg's copy before its ``Gap`` (at once when
+            every running leg has passed it). Default: ``1.0``.
         headers (Mapping[str, str] | Callable): Extra handshake headers, or a
             (sync or async) callable returning them, called before every
             attempt. The values of ``Authorization``, ``Cookie`` and
