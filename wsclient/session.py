@@ -16,7 +16,7 @@ import ssl as _ssl
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from random import Random
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import aiohttp
 from yarl import URL
@@ -39,6 +39,9 @@ from .options import (
 from .policy import ReconnectPolicy
 from .sequence import Key
 from .transport import AiohttpTransport, Transport, refuse_redirects
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
 
 __all__ = ["ConnectOptions", "Session", "connect"]
 
@@ -78,6 +81,11 @@ class ConnectOptions(TypedDict, total=False):
     protocols: Sequence[str]
     origin: str | None
     ssl: _ssl.SSLContext | bool
+    name: str | None
+    metrics: bool | MeterProvider
+    proxy: str | URL | None
+    proxy_auth: aiohttp.BasicAuth | None
+    proxy_headers: Mapping[str, str] | None
 
 
 _DEFAULT_BUDGET: Any = object()  # "the default budget", told apart from None
@@ -152,12 +160,16 @@ class Session:
                 if isinstance(source, URL):
                     check_credentials(source, settings.headers)
         targets = self._targets(sources, settings.headers)
-        if settings.ssl is False and not self._warned:
-            self._warned = True  # once per session, not per connection
-            logger.warning("TLS certificate verification is off for %s", targets.shown[0])
         connection = Connection(
             targets, settings, transport=self._transport, budget=self.budget, release=self._release
         )
+        if settings.ssl is False and not self._warned:
+            self._warned = True  # once per session, not per connection
+            logger.warning(
+                "TLS certificate verification is off for %s",
+                targets.shown[0],
+                extra={"wsclient_name": connection.name},
+            )
         self._connections.add(connection)
         return connection
 
@@ -189,6 +201,8 @@ class Session:
         if self._owns_client and self._client is not None:
             await self._client.close()
         self._client = None
+        if isinstance(self._transport, AiohttpTransport):
+            await self._transport.close()  # the clients of its SOCKS proxies
 
     async def _release(self, connection: Connection) -> None:
         self._connections.discard(connection)
