@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mappin
 from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
-from aiohttp import BasicAuth, WSMessage
+from aiohttp import WSMessage
 from yarl import URL
 
 from .budget import ReconnectBudget
@@ -47,7 +47,7 @@ from .stream import Stream
 from .subscriptions import Subscriptions
 from .supervisor import Supervisor
 from .tasks import await_all
-from .transport import ResponseHeaders, Transport, response_headers
+from .transport import ResponseHeaders, Transport, proxy_credentials, response_headers
 
 __all__ = ["Connection"]
 
@@ -78,15 +78,8 @@ def _remember_proxy(targets: Targets, options: Options) -> None:
     an error may show them (the URL, the password, the Basic header)."""
     assert options.proxy is not None
     proxy = URL(options.proxy)
-    redactor = targets.redactor
-    redactor.add_url(proxy)
-    auth = options.proxy_auth
-    if auth is None and proxy.user is not None:
-        auth = BasicAuth(proxy.user, proxy.password or "")
-    if auth is not None:
-        redactor.add([auth.password, auth.encode().split()[-1]])
-    if options.proxy_headers is not None:
-        redactor.add_headers(options.proxy_headers)
+    targets.redactor.add_url(proxy)
+    targets.redactor.add_headers(proxy_credentials(proxy, options.proxy_headers)[1])
 
 
 def _check_close(code: int, reason: str) -> None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from random import Random
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import BasicAuth
 from tenacity.stop import stop_base
 from yarl import URL
 
@@ -128,12 +127,14 @@ class Options:
             :mod:`wsclient.metrics`. Off by default: then nothing is recorded.
         proxy: An ``http://`` proxy (the socket is tunnelled with CONNECT), or
             ``socks5://`` / ``socks4://`` (the ``socks`` extra, aiohttp-socks);
-            credentials may be in the URL. A ``ws://`` URL through an HTTP
-            proxy also needs the ``socks`` extra (aiohttp would send the proxy
-            a plain GET, which proxies refuse; aiohttp-socks tunnels it).
-        proxy_auth: The proxy's credentials, as ``aiohttp.BasicAuth``
-            (instead of putting them in the proxy URL). Never shown.
-        proxy_headers: Extra headers for the proxy (HTTP proxies only).
+            its credentials go in the URL (``http://user:password@host:3128``)
+            and are never shown. A ``ws://`` URL through an HTTP proxy also
+            needs the ``socks`` extra (aiohttp would send the proxy a plain
+            GET, which proxies refuse; aiohttp-socks tunnels it).
+        proxy_headers: Extra headers for an HTTP proxy (a
+            ``Proxy-Authorization`` of another scheme than Basic), for
+            ``wss://`` URLs (aiohttp's own CONNECT): aiohttp-socks, which
+            tunnels the rest, sends none.
         ping_message: For servers that want a ping of their own (OKX:
             ``"ping"``; Kraken: ``{"event": "ping"}``): sent as a data message
             after ``heartbeat`` quiet seconds instead of a WebSocket ping; any
@@ -182,7 +183,6 @@ class Options:
     name: str | None = None
     metrics: bool | MeterProvider = False
     proxy: str | URL | None = field(default=None, repr=False)
-    proxy_auth: BasicAuth | None = field(default=None, repr=False)
     proxy_headers: Headers | None = field(default=None, repr=False)
     ping_message: Any = None
     send_rate: float | None = None
@@ -234,12 +234,6 @@ class Options:
         _check_metrics(self.metrics)
         if self.proxy is not None:
             object.__setattr__(self, "proxy", _proxy_url(self.proxy, self.proxy_headers))
-        if self.proxy_auth is not None and not isinstance(self.proxy_auth, BasicAuth):
-            raise TypeError(
-                f"proxy_auth must be an aiohttp.BasicAuth, got {type(self.proxy_auth).__name__}"
-            )
-        if self.proxy_auth is not None and (self.proxy is None or URL(self.proxy).user):
-            raise ValueError("proxy_auth needs a proxy without credentials in its URL")
         if self.proxy_headers is not None:
             check_headers(self.proxy_headers)
 

@@ -84,7 +84,6 @@ class ConnectOptions(TypedDict, total=False):
     name: str | None
     metrics: bool | MeterProvider
     proxy: str | URL | None
-    proxy_auth: aiohttp.BasicAuth | None
     proxy_headers: Mapping[str, str] | None
 
 

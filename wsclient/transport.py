@@ -29,6 +29,7 @@ Known pitfalls handled here, each with a loopback test:
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import ssl
 import sys
@@ -58,6 +59,7 @@ __all__ = [
     "from_message",
     "on_read",
     "open_websocket",
+    "proxy_credentials",
     "refuse_redirects",
     "response_headers",
     "retry_after",
@@ -163,26 +165,35 @@ class AiohttpTransport:
 
     def __init__(self, client: Callable[[], aiohttp.ClientSession]) -> None:
         self._client = client
-        self._tunnels: dict[tuple[str, str], aiohttp.ClientSession] = {}
+        self._tunnels: dict[str, aiohttp.ClientSession] = {}
 
     async def open(self, url: URL, headers: Mapping[str, str] | None, options: Options) -> Socket:
         """The opening handshake with the connection's options."""
         proxy = None if options.proxy is None else URL(options.proxy)
         if proxy is not None and tunnelled(url, proxy):
-            client = self._tunnel(proxy, options.proxy_auth)
+            if options.proxy_headers:
+                raise ValueError(
+                    f"proxy_headers cannot be sent to a tunnelling proxy ({url.scheme}:// "
+                    f"through {proxy.scheme}://, by aiohttp-socks): put Basic credentials "
+                    "in the proxy URL"
+                )
+            client = self._tunnel(proxy)
             ws: Socket = await open_websocket(client, url, options, headers, via_proxy=False)
         else:
             ws = await open_websocket(self._client(), url, options, headers)
         return ws
 
-    def _tunnel(self, proxy: URL, auth: aiohttp.BasicAuth | None) -> aiohttp.ClientSession:
-        if auth is not None:
-            proxy = proxy.with_user(auth.login).with_password(auth.password)
-        key = (str(proxy), proxy.scheme)
+    def _tunnel(self, proxy: URL) -> aiohttp.ClientSession:
+        key = str(proxy)
         client = self._tunnels.get(key)
         if client is None or client.closed:
-            from aiohttp_socks import ProxyConnector  # noqa: PLC0415 - the socks extra
-
+            try:
+                from aiohttp_socks import ProxyConnector  # noqa: PLC0415 - the socks extra
+            except ImportError:  # (Options checked it for a SOCKS proxy)
+                raise ImportError(
+                    "a ws:// URL through an HTTP proxy needs aiohttp-socks to tunnel it: "
+                    "pip install 'aiohttp-wsclient[socks]' (or use wss://)"
+                ) from None
             connector = ProxyConnector.from_url(str(proxy), limit=0, limit_per_host=0)
             client = self._tunnels[key] = aiohttp.ClientSession(
                 connector=connector,
@@ -213,6 +224,18 @@ class AiohttpTransport:
         return ws.close_code not in (None, 1006)
 
 
+def proxy_credentials(proxy: URL, headers: Mapping[str, str] | None) -> tuple[URL, dict[str, str]]:
+    """The proxy URL without its credentials, and the headers for the proxy
+    with them as ``Proxy-Authorization: Basic`` (what aiohttp would make of
+    them, without its deprecated ``BasicAuth``)."""
+    headers = dict(headers or {})
+    if proxy.user is not None:
+        pair = f"{proxy.user}:{proxy.password or ''}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        proxy = proxy.with_user(None)
+    return proxy, headers
+
+
 def tunnelled(url: URL, proxy: URL) -> bool:
     """Whether a socket to ``url`` goes through ``proxy`` by aiohttp-socks (a
     SOCKS proxy; an HTTP proxy for a socket without TLS) rather than by
@@ -233,15 +256,12 @@ async def open_websocket(
     aiohttp's own heartbeat is off: wsclient pings on the injected clock and
     needs to see pongs, so ``autoping`` is off too and pings are answered by
     the reader. ``autoclose`` is off: the reader answers a close frame
-    itself (:func:`close_reply`). The proxy's credentials go in a
-    ``Proxy-Authorization`` header (aiohttp deprecates ``proxy_auth``).
+    itself (:func:`close_reply`).
     """
-    proxy = options.proxy if via_proxy else None
+    proxy = None
     proxy_headers = None
-    if proxy is not None:
-        proxy_headers = dict(options.proxy_headers or {})
-        if options.proxy_auth is not None:
-            proxy_headers["Proxy-Authorization"] = options.proxy_auth.encode()
+    if via_proxy and options.proxy is not None:
+        proxy, proxy_headers = proxy_credentials(URL(options.proxy), options.proxy_headers)
     return await client.ws_connect(
         url,
         proxy=proxy,
