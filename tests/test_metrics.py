@@ -3,6 +3,7 @@ connections to real servers on loopback, in virtual time."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricR
 
 import wsclient
 from wsclient import Connected, ConnectFailed, HandshakeRejected
+from wsclient.metrics import _Instruments
 from wsclient.options import Options
 from wsclient.testing import Close, Drop, FakeClock, Hold, Reject, Send
 from wsclient.testing.plugin import StartServer
@@ -193,12 +195,28 @@ async def test_connections_that_share_a_name_are_summed(
                 assert [msg.data async for msg in conn] == ["x"]
         async with session.connect(server.url, name="other") as conn:
             assert [msg.data async for msg in conn] == ["x"]
+        del conn
+        gc.collect()  # the ended connections are gone: their counts stay
         points = metrics.collect()
     received = {"wsclient.direction": "received"}
     assert points[at("wsclient.messages", **received)] == 2
     other = ("wsclient.messages", frozenset({"wsclient.name": "other", **received}.items()))
     assert points[other] == 1
     assert points[at("wsclient.connects")] == 2
+
+
+async def test_ended_connections_are_let_go_without_a_collection(
+    metrics: Metrics, options: dict[str, Any]
+) -> None:
+    async with wsclient.Session(metrics=metrics.provider, **options) as session:
+        for _ in range(200):
+            await session.connect("ws://127.0.0.1:9/", name="feed").close()  # never opened
+        assert len(_Instruments.of(metrics.provider).connections) < 64
+    closed = (
+        "wsclient.messages",
+        frozenset({"wsclient.name": "feed", "wsclient.direction": "sent"}.items()),
+    )
+    assert metrics.collect()[closed] == 0
 
 
 async def test_no_secret_is_ever_exported(

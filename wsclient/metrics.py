@@ -15,7 +15,8 @@ recorded as it happens, a few times a minute.
 
 Every data point carries ``wsclient.name`` (the ``name`` option, by default
 the host and port: never a path, a query or a header, where secrets live).
-Connections that share a name are summed. The instruments:
+Connections that share a name are summed, and an ended connection's counts
+stay in its name's totals (a counter never goes down). The instruments:
 
 =============================  ==================  =========================================
 name                           kind                attributes besides ``wsclient.name``
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
@@ -92,6 +93,10 @@ _ROUND_TRIP_BUCKETS = (
     5.0,
     10.0,
 )
+# The counts of an ended connection kept under its name; the states it ends in.
+_COUNTS = ("messages_in", "messages_out", "bytes_in", "bytes_out", "duplicates", "gaps")
+_ENDED = (State.CLOSED, State.FAILED)
+_PRUNE_AT = 64  # connections held before the ended ones are looked for at an attach
 _DELAY_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 
@@ -104,7 +109,7 @@ def attach(connection: Connection, options: Options, meter: Meter) -> Options:
     provider = get_meter_provider() if options.metrics is True else options.metrics
     assert not isinstance(provider, bool)  # (checked by Options)
     instruments = _Instruments.of(provider)
-    instruments.connections.add(connection)
+    instruments.add(connection)
     attributes = {NAME: connection.name}
     histogram = instruments.round_trip
     meter.on_round_trip = lambda seconds: histogram.record(seconds, attributes)
@@ -131,7 +136,11 @@ class _Instruments:
         return made
 
     def __init__(self, provider: MeterProvider) -> None:
-        self.connections: weakref.WeakSet[Connection] = weakref.WeakSet()
+        # Held until they end (then read once more, into _retired): a
+        # connection dropped unobserved must not take its counts with it.
+        self.connections: set[Connection] = set()
+        self._retired: dict[str, dict[str, int]] = {}  # by name: the ended ones' counts
+        self._prune_at = _PRUNE_AT
         meter = provider.get_meter("wsclient", _version())
         counter = meter.create_counter
         self.connects = counter("wsclient.connects", "{connection}", "Successful handshakes")
@@ -196,34 +205,53 @@ class _Instruments:
 
     # -- observed when collected: read from conn.stats ---------------------------------
 
-    def _stats(self) -> Iterable[tuple[str, Stats]]:
-        for connection in list(self.connections):
-            yield connection.name, connection.stats
+    def add(self, connection: Connection) -> None:
+        """Observe ``connection`` from now on (and let go of ended ones now
+        and then: with a provider that never collects, nothing else would)."""
+        if len(self.connections) >= self._prune_at:  # (``connection`` is not built yet)
+            self._live()
+            self._prune_at = max(_PRUNE_AT, 2 * len(self.connections))
+        self.connections.add(connection)
 
-    def _sums(self, read: Callable[[Stats], int], **extra: str) -> list[Observation]:
-        totals: dict[str, int] = {}
-        for name, stats in self._stats():
-            totals[name] = totals.get(name, 0) + read(stats)
+    def _live(self) -> list[tuple[str, Stats]]:
+        """The stats of the connections still going; an ended one's counts
+        move to its name's retired totals (a counter must never go down)."""
+        live = []
+        for connection in list(self.connections):
+            stats = connection.stats
+            if stats.state in _ENDED:
+                self.connections.discard(connection)
+                kept = self._retired.setdefault(connection.name, dict.fromkeys(_COUNTS, 0))
+                for field in _COUNTS:
+                    kept[field] += getattr(stats, field)
+            else:
+                live.append((connection.name, stats))
+        return live
+
+    def _sums(self, field: str, **extra: str) -> list[Observation]:
+        live = self._live()  # (first: it may retire some)
+        totals = {name: kept.get(field, 0) for name, kept in self._retired.items()}
+        for name, stats in live:
+            totals[name] = totals.get(name, 0) + int(getattr(stats, field))
         return [Observation(total, {NAME: name, **extra}) for name, total in totals.items()]
 
     def _messages(self, options: CallbackOptions) -> list[Observation]:
-        return self._sums(lambda s: s.messages_in, **{"wsclient.direction": "received"}) + (
-            self._sums(lambda s: s.messages_out, **{"wsclient.direction": "sent"})
-        )
+        received, sent = {"wsclient.direction": "received"}, {"wsclient.direction": "sent"}
+        return self._sums("messages_in", **received) + self._sums("messages_out", **sent)
 
     def _bytes(self, options: CallbackOptions) -> list[Observation]:
-        return self._sums(lambda s: s.bytes_in, **{"wsclient.direction": "received"}) + (
-            self._sums(lambda s: s.bytes_out, **{"wsclient.direction": "sent"})
-        )
+        received, sent = {"wsclient.direction": "received"}, {"wsclient.direction": "sent"}
+        return self._sums("bytes_in", **received) + self._sums("bytes_out", **sent)
 
     def _field(self, field: str) -> Callable[[CallbackOptions], list[Observation]]:
-        def observe(options: CallbackOptions) -> list[Observation]:
-            return self._sums(lambda stats: int(getattr(stats, field)))
-
-        return observe
+        return lambda options: self._sums(field)
 
     def _open(self, options: CallbackOptions) -> list[Observation]:
-        return self._sums(lambda stats: int(stats.state is State.CONNECTED))
+        live = self._live()
+        totals: dict[str, int] = dict.fromkeys(self._retired, 0)
+        for name, stats in live:
+            totals[name] = totals.get(name, 0) + (stats.state is State.CONNECTED)
+        return [Observation(total, {NAME: name}) for name, total in totals.items()]
 
 
 _MADE: weakref.WeakKeyDictionary[MeterProvider, _Instruments] = weakref.WeakKeyDictionary()
