@@ -185,6 +185,19 @@ async def test_the_heartbeat_records_its_round_trips(
         assert count == conn.stats.pongs
 
 
+async def test_a_stale_feed_is_counted(
+    fault_server: StartServer, metrics: Metrics, options: dict[str, Any], events: Events
+) -> None:
+    server = await fault_server(then=[Hold()])
+    async with wsclient.connect(
+        server.url, name="feed", metrics=metrics.provider, stale_after=10, **options
+    ) as conn:
+        await events.wait_count(wsclient.Stale, 1)
+        await conn.close()
+    kept = {"wsclient.kept_waiting": False}
+    assert metrics.collect()[at("wsclient.stale", **kept)] == 1
+
+
 async def test_connections_that_share_a_name_are_summed(
     fault_server: StartServer, metrics: Metrics, options: dict[str, Any]
 ) -> None:

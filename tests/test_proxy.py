@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import aiohttp_socks
 import pytest
 import trustme
 from aiohttp.test_utils import TestServer
@@ -29,10 +30,13 @@ from yarl import URL
 import wsclient
 from wsclient import Connected, ConnectFailed, DisconnectKind, HandshakeRejected
 from wsclient.options import Options
+from wsclient.redact import Redactor
 from wsclient.testing import Close, Drop, FakeClock, FaultServer, Receive, Send, Step
 from wsclient.testing.plugin import StartServer
+from wsclient.transport import from_exception, response_headers
 
 from .conftest import Events, unused_port
+from .fakes import FakeSocket
 
 USER, PASSWORD = "proxyuser", "S3cretProxyPw"
 WRONG = "Wr0ngProxyPw"
@@ -324,6 +328,33 @@ async def test_ws_through_an_http_proxy_without_aiohttp_socks_says_what_to_insta
     async with wsclient.connect(server.url, proxy=http_proxy.url(), **proxied) as conn:
         with pytest.raises(ImportError, match=r"aiohttp-wsclient\[socks\]"):
             await conn.receive()
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "status"),
+    [
+        (aiohttp_socks.ProxyError("407 Proxy Authentication Required", 407), "handshake", 407),
+        (
+            aiohttp_socks.ProxyError("Username and password authentication failure"),
+            "handshake",
+            407,
+        ),
+        (aiohttp_socks.ProxyError("502 Bad Gateway", 502), "handshake", 502),
+        (aiohttp_socks.ProxyError("Host unreachable", 4), "reset", None),  # a SOCKS reply
+        (aiohttp_socks.ProxyConnectionError("Couldn't connect to proxy"), "refused", None),
+        (aiohttp_socks.ProxyTimeoutError("Proxy connection timed out"), "timeout", None),
+    ],
+)
+def test_what_aiohttp_socks_raises_becomes_a_disconnect(
+    error: Exception, kind: str, status: int | None
+) -> None:
+    disconnect = from_exception(error, Redactor())
+    assert disconnect is not None
+    assert (disconnect.kind, disconnect.status) == (kind, status)
+
+
+def test_a_scripted_socket_has_no_response_headers() -> None:
+    assert dict(response_headers(FakeSocket())) == {}
 
 
 @pytest.mark.parametrize(
