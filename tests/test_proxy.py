@@ -379,6 +379,14 @@ def test_a_bad_proxy_option_is_refused_up_front(
     assert PASSWORD not in str(info.value)
 
 
+def test_a_socks_proxy_without_aiohttp_socks_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "aiohttp_socks", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"aiohttp-wsclient\[socks\]"):
+        Options(proxy="socks5://127.0.0.1:1080")
+
+
 def test_a_bad_proxy_url_is_shown_redacted() -> None:
     with pytest.raises(ValueError, match=r"\*\*\*") as info:
         Options(proxy=f"https://u:{PASSWORD}@127.0.0.1:3128")
