@@ -7,12 +7,10 @@ import asyncio
 import json
 from typing import Any
 
-import orjson
 import pytest
 
 import wsclient
 from wsclient import BufferFull, InvalidState, State
-from wsclient.connection import default_loads
 from wsclient.testing import Close, Drop, FakeClock, Hold, Receive, Send, Stall
 from wsclient.testing.plugin import StartServer
 
@@ -375,7 +373,3 @@ async def test_json_helpers_take_a_pluggable_loads(
         assert await conn.receive_json() == {"n": 1}
         assert [m async for m in conn.iter_json(loads=loads)] == [{"n": 2}, {"n": 3}]
     assert decoded == ['{"n": 2}', '{"n": 3}']
-
-
-def test_orjson_decodes_when_installed() -> None:
-    assert default_loads is orjson.loads

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from wsclient.testing import FakeClock
 from wsclient.testing.feed import TickFeed
 
 from .conftest import Events
+from .test_metrics import Metrics
 
 
 def key(msg: WSMessage) -> tuple[str, int]:
@@ -240,3 +242,34 @@ def test_every_public_member_of_a_connection_is_redundant_aware() -> None:
     }
     inherited = {name for name in public if name not in vars(Redundant)}
     assert inherited == calls_overridden
+
+
+async def test_metrics_and_logs_name_each_leg_and_the_merge_counts_its_copies(
+    options: dict[str, Any], clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = Metrics()
+    caplog.set_level(logging.INFO, logger="wsclient")
+    async with TickFeed(2, interval=0.1, count=60, clock=clock) as feed:
+        conn = wsclient.connect(
+            feed.urls, **options, redundancy=2, sequence=key, name="feed", metrics=metrics.provider
+        )
+        async with conn:
+            await merged(conn, 20)
+            await feed.replicas[0].restart(1012)
+            await merged(conn, 40)
+            stats = conn.stats
+            points = metrics.collect()
+    metrics.provider.shutdown()
+    assert [leg.name for leg in conn.legs] == ["feed/leg1", "feed/leg2"]
+    close = {"wsclient.close_code": 1012, "wsclient.initiator": "server"}
+    assert points[named("wsclient.disconnects", "feed/leg1", **close)] == 1
+    assert points[named("wsclient.duplicates", "feed")] == stats.duplicates > 0
+    received = {"wsclient.direction": "received"}
+    legs = [points[named("wsclient.messages", f"feed/leg{i}", **received)] for i in (1, 2)]
+    assert sum(legs) == stats.messages_in
+    assert points[named("wsclient.messages", "feed", **received)] == 0  # (no double count)
+    assert {r.wsclient_name for r in caplog.records} == {"feed/leg1", "feed/leg2"}  # type: ignore[attr-defined]
+
+
+def named(metric: str, name: str, **attributes: Any) -> tuple[str, frozenset[tuple[str, Any]]]:
+    return metric, frozenset({"wsclient.name": name, **attributes}.items())

@@ -5,6 +5,9 @@ turns it into a decision (reconnect, hold off, fail, stop), and a
 ``Connection`` acts on it while the application iterates over messages.
 """
 
+from logging import NullHandler as _NullHandler
+from logging import getLogger as _getLogger
+
 from .backoff import Doubling, Exponential, Uniform
 from .budget import ReconnectBudget
 from .clock import Clock, ScaledClock, SystemClock
@@ -37,6 +40,7 @@ from .sequence import Resync
 from .session import Session, connect
 from .state import State
 from .stats import Stats
+from .transport import ResponseHeaders
 
 __all__ = [
     "BufferFull",
@@ -68,6 +72,7 @@ __all__ = [
     "ReconnectScheduled",
     "Reconnected",
     "Refresh",
+    "ResponseHeaders",
     "Resync",
     "RetriesExhausted",
     "ScaledClock",
@@ -81,3 +86,8 @@ __all__ = [
     "WSClientError",
     "connect",
 ]
+
+# A library's logger gets a NullHandler (logging HOWTO, "Configuring Logging
+# for a Library"): without one, an application that configures no logging
+# would see wsclient's warnings on stderr through logging.lastResort.
+_getLogger("wsclient").addHandler(_NullHandler())

@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, TypeVar, overload
 
 from aiohttp import WSMessage
+from yarl import URL
 
 from .budget import ReconnectBudget
 from .disconnect import Disconnect, DisconnectKind, is_valid_wire_code
@@ -46,20 +47,39 @@ from .stream import Stream
 from .subscriptions import Subscriptions
 from .supervisor import Supervisor
 from .tasks import await_all
-from .transport import Transport
+from .transport import ResponseHeaders, Transport, proxy_credentials, response_headers
 
-__all__ = ["Connection", "check_close"]
+__all__ = ["Connection", "check_close", "default_name"]
 
 T = TypeVar("T")
 
 _MAX_REASON_BYTES = 123  # a close frame's payload is at most 125 bytes
 
 
-default_loads: Callable[[Any], Any]
-try:  # the fast JSON decoder, when installed (pip install 'aiohttp-wsclient[fast]')
-    from orjson import loads as default_loads
-except ImportError:  # pragma: no cover - orjson is in the dev extra
-    default_loads = json.loads
+# The stdlib decoder, whatever else is installed: orjson rejects NaN and
+# 1e400 and turns a 30-digit integer into a float, so a decoder picked by what
+# happens to be importable would change results silently. orjson is opt-in:
+# ``loads=orjson.loads``.
+default_loads: Callable[[Any], Any] = json.loads
+
+
+def default_name(targets: Targets) -> str:
+    """The first endpoint's host and explicit port: stable, and never its
+    path or query, where tokens live (``/ws/<listenKey>``, ``?token=``)."""
+    source = targets.sources[0]
+    if not isinstance(source, URL) or not source.host:
+        return "wsclient"  # a URL from a callable: unknown until called
+    port = source.explicit_port
+    return source.host if port is None else f"{source.host}:{port}"
+
+
+def _remember_proxy(targets: Targets, options: Options) -> None:
+    """Teach the connection's redactor the proxy's credentials, in every form
+    an error may show them (the URL, the password, the Basic header)."""
+    assert options.proxy is not None
+    proxy = URL(options.proxy)
+    targets.redactor.add_url(proxy)
+    targets.redactor.add_headers(proxy_credentials(proxy, options.proxy_headers)[1])
 
 
 def check_close(code: int, reason: str) -> None:
@@ -83,7 +103,7 @@ class Connection:
     Create one with ``wsclient.connect()`` or ``Session.connect()``.
     """
 
-    __slots__ = ("_core", "_parts", "_sender", "_sequencer")
+    __slots__ = ("__weakref__", "_core", "_name", "_parts", "_sender", "_sequencer")
 
     def __init__(
         self,
@@ -95,6 +115,13 @@ class Connection:
         release: Callable[[Connection], Awaitable[None]],
     ) -> None:
         meter = Meter()
+        self._name = options.name or default_name(targets)
+        if options.proxy is not None:
+            _remember_proxy(targets, options)
+        if options.metrics is not False:
+            from . import metrics  # noqa: PLC0415 - it imports OpenTelemetry: only when used
+
+            options = metrics.attach(self, options, meter)
         on_connect = options.on_connect
         self._parts = Parts(
             transport=transport,
@@ -116,6 +143,7 @@ class Connection:
             budget=budget,
             release=functools.partial(release, self),
             on_stale=None if on_stale is None else functools.partial(on_stale, self),
+            name=self._name,
         )
         self._sender = Sender(self._core, self._parts)
 
@@ -150,6 +178,37 @@ class Connection:
             duplicates=0 if sequencer is None else sequencer.duplicates,
             gaps=0 if sequencer is None else sequencer.gaps,
         )
+
+    @property
+    def name(self) -> str:
+        """What the connection is called in log records and metrics: the
+        ``name`` option, by default the first endpoint's host (and port)."""
+        return self._name
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection is closed for good: ``close()`` was called,
+        or it ended (a Stop, a failure, retries exhausted). Never during a
+        reconnect: the connection lives on across sockets."""
+        return self._core.closing is not None or self._core.done
+
+    @property
+    def close_code(self) -> int | None:
+        """The effective close code of the last socket that ended (as in
+        ``Disconnected.code``: 1005 for a close frame without a code, 1006
+        for a lost transport or a missed pong), kept across reconnects;
+        ``None`` until a socket has ended. A failed handshake has no code
+        and leaves it as it was."""
+        return self._parts.meter.last_code
+
+    @property
+    def response_headers(self) -> ResponseHeaders | None:
+        """The response headers of the current socket's opening handshake
+        (``None`` while no socket is open). All of them, cookies included:
+        the application asked; wsclient itself never logs or reports them,
+        and their ``repr`` masks secret values."""
+        link = self._core.link
+        return None if link is None else response_headers(link.ws)
 
     @property
     def protocol(self) -> str | None:
@@ -359,8 +418,8 @@ class Connection:
             yield batch
 
     async def receive_json(self, *, loads: Callable[[Any], Any] | None = None) -> Any:
-        """The next message, decoded (``orjson.loads`` when installed, else
-        ``json.loads``, unless ``loads`` is given)."""
+        """The next message, decoded with ``json.loads`` (whatever else is
+        installed), or with ``loads`` (``loads=orjson.loads`` for speed)."""
         return (loads or default_loads)((await self.receive()).data)
 
     async def iter_json(self, *, loads: Callable[[Any], Any] | None = None) -> AsyncIterator[Any]:

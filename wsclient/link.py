@@ -255,7 +255,10 @@ class Link(Gate):
                 self.pong = None
         if pong.cancelled():  # the socket was retired meanwhile
             raise ConnectionResetError("the socket ended")
-        return clock.now() - start
+        elapsed = clock.now() - start
+        if self.parts.meter.on_round_trip is not None:
+            self.parts.meter.on_round_trip(elapsed)
+        return elapsed
 
     def marker(self) -> bytes:
         """The payload for a ping now: its pong confirms the sends before it."""

@@ -22,6 +22,8 @@ from .redact import redact_url
 from .sequence import Key
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+
     from .events import Event
 
 __all__ = [
@@ -48,6 +50,7 @@ UrlSource = str | URL | UrlFactory
 Endpoint = URL | UrlFactory
 
 _SCHEMES = ("ws", "wss", "http", "https")
+_PROXY_SCHEMES = ("http", "socks4", "socks5")
 
 
 def _positive(
@@ -115,6 +118,23 @@ class Options:
         origin: The ``Origin`` header.
         ssl: An ``SSLContext``, or ``True`` for default verification; ``False``
             turns verification off (logged as a warning).
+        name: What the connection is called in log records
+            (``record.wsclient_name``) and metrics (``wsclient.name``); by
+            default the first endpoint's host (and port), never its path or
+            query, where tokens live.
+        metrics: OpenTelemetry metrics (the ``otel`` extra): ``True`` for the
+            global meter provider, or a ``MeterProvider``; see
+            :mod:`wsclient.metrics`. Off by default: then nothing is recorded.
+        proxy: An ``http://`` proxy (the socket is tunnelled with CONNECT), or
+            ``socks5://`` / ``socks4://`` (the ``socks`` extra, aiohttp-socks);
+            its credentials go in the URL (``http://user:password@host:3128``)
+            and are never shown. A ``ws://`` URL through an HTTP proxy also
+            needs the ``socks`` extra (aiohttp would send the proxy a plain
+            GET, which proxies refuse; aiohttp-socks tunnels it).
+        proxy_headers: Extra headers for an HTTP proxy (a
+            ``Proxy-Authorization`` of another scheme than Basic), for
+            ``wss://`` URLs (aiohttp's own CONNECT): aiohttp-socks, which
+            tunnels the rest, sends none.
         ping_message: For servers that want a ping of their own (OKX:
             ``"ping"``; Kraken: ``{"event": "ping"}``): sent as a data message
             after ``heartbeat`` quiet seconds instead of a WebSocket ping; any
@@ -168,6 +188,10 @@ class Options:
     protocols: Sequence[str] = ()
     origin: str | None = None
     ssl: _ssl.SSLContext | bool = True
+    name: str | None = None
+    metrics: bool | MeterProvider = False
+    proxy: str | URL | None = field(default=None, repr=False)
+    proxy_headers: Headers | None = field(default=None, repr=False)
     ping_message: Any = None
     send_rate: float | None = None
     resend_unconfirmed: bool = False
@@ -219,6 +243,52 @@ class Options:
             check_headers(self.headers)
         if isinstance(self.protocols, str):
             raise TypeError("protocols must be a sequence of str, not one str")
+        if self.name is not None and (not isinstance(self.name, str) or not self.name):
+            raise TypeError(f"name must be a non-empty str, got {self.name!r}")
+        _check_metrics(self.metrics)
+        if self.proxy is not None:
+            object.__setattr__(self, "proxy", _proxy_url(self.proxy, self.proxy_headers))
+        if self.proxy_headers is not None:
+            check_headers(self.proxy_headers)
+
+
+def _check_metrics(metrics: object) -> None:
+    if metrics is False:
+        return
+    if metrics is not True and not callable(getattr(metrics, "get_meter", None)):
+        raise TypeError(
+            f"metrics must be a bool or an OpenTelemetry MeterProvider, "
+            f"got {type(metrics).__name__}"
+        )
+    try:
+        import opentelemetry.metrics  # noqa: F401, PLC0415 - only when metrics are on
+    except ImportError:
+        raise ImportError(
+            "metrics needs opentelemetry-api: pip install 'aiohttp-wsclient[otel]'"
+        ) from None
+
+
+def _proxy_url(proxy: object, headers: object) -> URL:
+    """The proxy as a URL, checked (shown redacted in errors: it may hold
+    credentials)."""
+    if not isinstance(proxy, str | URL):
+        raise TypeError(f"proxy must be a str or a yarl.URL, got {type(proxy).__name__}")
+    url = URL(proxy)
+    if url.scheme not in _PROXY_SCHEMES or not url.host or url.port is None:
+        raise ValueError(
+            f"proxy {redact_url(url)!r}: give a URL with host and port whose scheme is one of "
+            + ", ".join(_PROXY_SCHEMES)
+        )
+    if url.scheme.startswith("socks"):
+        if headers is not None:
+            raise ValueError("proxy_headers are for HTTP proxies, not SOCKS")
+        try:
+            import aiohttp_socks  # noqa: F401, PLC0415 - an optional extra
+        except ImportError:
+            raise ImportError(
+                f"a {url.scheme} proxy needs aiohttp-socks: pip install 'aiohttp-wsclient[socks]'"
+            ) from None
+    return url
 
 
 def check_headers(headers: object) -> Headers:

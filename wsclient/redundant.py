@@ -38,6 +38,7 @@ from .sequence import Key
 from .state import TERMINAL, State
 from .stats import Stats
 from .tasks import settle
+from .transport import ResponseHeaders
 
 __all__ = ["Redundant"]
 
@@ -46,6 +47,38 @@ MakeLeg = Callable[[int, Options, Callable[[Connection], Awaitable[None]]], Conn
 # The merged state is the best of the legs' (up if any leg is up).
 _BEST_FIRST = (State.CONNECTED, State.CONNECTING, State.WAITING, State.CLOSING, State.IDLE)
 _RANK = {s: i for i, s in enumerate((*_BEST_FIRST, State.CLOSED, State.FAILED))}
+
+
+class _Merged:
+    """What metrics observe of the merge itself: its duplicates and gaps
+    (the legs report their messages, bytes and sockets under their names)."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Redundant) -> None:
+        self._conn = conn
+
+    @property
+    def name(self) -> str:
+        return self._conn.name
+
+    @property
+    def stats(self) -> Stats:
+        conn = self._conn
+        merge = conn._merge
+        counts = dict.fromkeys(("connects", "reconnects", "messages_in", "bytes_in"), 0)
+        counts |= dict.fromkeys(("messages_out", "bytes_out", "pongs", "buffered"), 0)
+        return Stats(
+            state=conn.state,
+            url=conn.url,
+            **counts,
+            pong_age=None,
+            data_age=None,
+            last_close_code=None,
+            uptime=0.0,
+            duplicates=merge.duplicates,
+            gaps=merge.gaps,
+        )
 
 
 def _tagged(on_event: OnEvent, leg: int, event: Event) -> object:
@@ -66,6 +99,7 @@ class Redundant(Connection):
         "_key",
         "_legs",
         "_merge",
+        "_name",
         "_on_event",
         "_release",
         "_waiting",
@@ -84,6 +118,8 @@ class Redundant(Connection):
         self._key: Key = options.sequence
         self._clock = options.clock
         self._on_event = options.on_event
+        assert options.name is not None  # (the session names it)
+        self._name = options.name
         self._release = release
         self._merge = Merge(options.redundancy, options.gap_timeout)
         self._ended: dict[int, BaseException] = {}  # leg -> how its messages ended
@@ -96,6 +132,7 @@ class Redundant(Connection):
                 options,
                 redundancy=1,
                 sequence=None,  # the merge sequences
+                name=f"{self._name}/leg{leg}",
                 on_connect=None if on_connect is None else lambda _: on_connect(self),
                 on_stale=None if on_stale is None else lambda _: on_stale(self),
                 on_event=None if on_event is None else functools.partial(_tagged, on_event, leg),
@@ -104,6 +141,10 @@ class Redundant(Connection):
         self._legs = tuple(
             make_leg(i, leg_options(i + 1), self._leg_gone) for i in range(options.redundancy)
         )
+        if options.metrics is not False:  # the legs record their own; the merge's counts here
+            from . import metrics  # noqa: PLC0415 - it imports OpenTelemetry: only when used
+
+            metrics.observe(_Merged(self), options.metrics)
 
     # -- what it is -----------------------------------------------------------------
 
@@ -120,6 +161,11 @@ class Redundant(Connection):
     def state(self) -> State:
         """The best of the legs' states: connected while any leg is."""
         return min((leg.state for leg in self._legs), key=_RANK.__getitem__)
+
+    @property
+    def name(self) -> str:
+        """What it is called in logs and metrics; leg i is ``<name>/leg<i>``."""
+        return self._name
 
     @property
     def url(self) -> str:
@@ -159,6 +205,24 @@ class Redundant(Connection):
             duplicates=self._merge.duplicates,
             gaps=self._merge.gaps,
         )
+
+    @property
+    def closed(self) -> bool:
+        """Whether every leg is closed for good."""
+        return all(leg.closed for leg in self._legs)
+
+    @property
+    def close_code(self) -> int | None:
+        """The first leg's ``close_code`` that is set, leg by leg (each leg's
+        own is in ``legs``)."""
+        return next((c for leg in self._legs if (c := leg.close_code) is not None), None)
+
+    @property
+    def response_headers(self) -> ResponseHeaders | None:
+        """The handshake response headers of on_connect's leg, else of the
+        first connected leg."""
+        leg = self._hook_leg() or self._up()
+        return None if leg is None else leg.response_headers
 
     @property
     def protocol(self) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from .clock import Clock, sleeper
 from .disconnect import Disconnect, DisconnectKind
@@ -28,11 +28,17 @@ class Rotator:
     """One connection's rotations: at most one under way, and the successor
     it set up until the supervisor takes it."""
 
-    __slots__ = ("_dial", "_url", "successor", "task")
+    __slots__ = ("_dial", "_extra", "_url", "successor", "task")
 
-    def __init__(self, dial: Callable[[], Awaitable[Link | Disconnect]], url: Callable[[], str]):
+    def __init__(
+        self,
+        dial: Callable[[], Awaitable[Link | Disconnect]],
+        url: Callable[[], str],
+        extra: Mapping[str, object],
+    ):
         self._dial = dial  # opens the next socket (not adopted)
         self._url = url
+        self._extra = extra  # the log record's fields: the connection's name
         self.successor: Link | None = None  # set up, not adopted yet
         self.task: asyncio.Task[None] | None = None  # the rotation under way
 
@@ -57,7 +63,9 @@ class Rotator:
         successor = await set_up(self._dial)
         if isinstance(successor, Disconnect):
             failure = successor.describe()
-            logger.warning("%s: rotation failed (%s); reconnecting", self._url(), failure)
+            logger.warning(
+                "%s: rotation failed (%s); reconnecting", self._url(), failure, extra=self._extra
+            )
         else:
             self.successor = successor
         link.close(Disconnect(1000, why, kind=DisconnectKind.ROTATE))

@@ -17,14 +17,14 @@ import ssl as _ssl
 import weakref
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from random import Random
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import aiohttp
 from yarl import URL
 
 from .budget import ReconnectBudget
 from .clock import Clock
-from .connection import Connection
+from .connection import Connection, default_name
 from .endpoints import Targets
 from .errors import InvalidState
 from .options import (
@@ -41,6 +41,9 @@ from .policy import ReconnectPolicy
 from .redundant import Redundant
 from .sequence import Key
 from .transport import AiohttpTransport, Transport, refuse_redirects
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
 
 __all__ = ["ConnectOptions", "Session", "connect"]
 
@@ -82,6 +85,10 @@ class ConnectOptions(TypedDict, total=False):
     protocols: Sequence[str]
     origin: str | None
     ssl: _ssl.SSLContext | bool
+    name: str | None
+    metrics: bool | MeterProvider
+    proxy: str | URL | None
+    proxy_headers: Mapping[str, str] | None
 
 
 _DEFAULT_BUDGET: Any = object()  # "the default budget", told apart from None
@@ -160,12 +167,10 @@ class Session:
                 if isinstance(source, URL):
                     check_credentials(source, settings.headers)
         targets = self._targets(sources, settings.headers)
-        if settings.ssl is False and not self._warned:
-            self._warned = True  # once per session, not per connection
-            logger.warning("TLS certificate verification is off for %s", targets.shown[0])
         connection: Connection
         if settings.redundancy > 1:
             make_leg = functools.partial(self._leg, sources)
+            settings = dataclasses.replace(settings, name=settings.name or default_name(targets))
             connection = Redundant(settings, make_leg, release=self._release)
         else:
             connection = Connection(
@@ -174,6 +179,13 @@ class Session:
                 transport=self._transport,
                 budget=self.budget,
                 release=self._release,
+            )
+        if settings.ssl is False and not self._warned:
+            self._warned = True  # once per session, not per connection
+            logger.warning(
+                "TLS certificate verification is off for %s",
+                targets.shown[0],
+                extra={"wsclient_name": connection.name},
             )
         self._connections.add(connection)
         return connection
@@ -220,6 +232,8 @@ class Session:
         if self._owns_client and self._client is not None:
             await self._client.close()
         self._client = None
+        if isinstance(self._transport, AiohttpTransport):
+            await self._transport.close()  # the clients of its SOCKS proxies
 
     async def _release(self, connection: Connection) -> None:
         self._connections.discard(connection)
@@ -338,6 +352,21 @@ def connect(url: UrlSource | Sequence[UrlSource], **options: Unpack[ConnectOptio
         ssl (ssl.SSLContext | bool): An ``SSLContext``, or ``True`` for
             default verification; ``False`` turns verification off (logged
             as a warning). Default: ``True``.
+        name (str | None): What the connection is called in log records
+            (``record.wsclient_name``) and metrics (``wsclient.name``); the
+            legs of a redundant one are ``<name>/leg<i>``. ``None``: the first
+            endpoint's host (and port), never its path or query, where tokens
+            live. Default: ``None``.
+        metrics (bool | MeterProvider): OpenTelemetry metrics (the ``otel``
+            extra): ``True`` for the global meter provider, or a
+            ``MeterProvider``; see :mod:`wsclient.metrics`. Default: ``False``.
+        proxy (str | URL | None): An ``http://`` proxy (tunnelled with
+            CONNECT), or ``socks5://`` / ``socks4://`` (the ``socks`` extra);
+            credentials go in the URL and are never shown. A ``ws://`` URL
+            through an HTTP proxy also needs the ``socks`` extra. Default:
+            ``None``.
+        proxy_headers (Mapping[str, str] | None): Extra headers for an HTTP
+            proxy, for ``wss://`` URLs only. Default: ``None``.
 
     Returns:
         The :class:`Connection`, not yet open.

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .state import State
@@ -23,6 +24,7 @@ class Meter:
         "last_code",
         "messages_in",
         "messages_out",
+        "on_round_trip",
         "pong_at",
         "pongs",
     )
@@ -37,6 +39,9 @@ class Meter:
         self.data_at: float | None = None  # the stale watchdog saw data flow
         self.connects = 0
         self.last_code: int | None = None
+        # Told every measured round trip (the heartbeat's pings, ping()):
+        # set by wsclient.metrics, None otherwise.
+        self.on_round_trip: Callable[[float], object] | None = None
 
     def snapshot(
         self,

@@ -64,6 +64,7 @@ class Supervisor:
         budget: ReconnectBudget | None,
         release: Callable[[], Awaitable[None]],
         on_stale: Callable[[], bool | Awaitable[bool]] | None,
+        name: str,
     ) -> None:
         self.targets = targets
         self.parts = parts
@@ -71,7 +72,7 @@ class Supervisor:
         self._release = release
         self._on_stale = on_stale
         self.round = plan.Round()
-        self.life = Lifecycle(parts.options.on_event, self._url)
+        self.life = Lifecycle(parts.options.on_event, self._url, name)
         self.task: asyncio.Task[None] | None = None
         self.closing: Disconnect | None = None  # close() was asked for
         self.done = False  # the supervisor has finished
@@ -96,7 +97,7 @@ class Supervisor:
     def rotator(self) -> rotation.Rotator:
         """The connection's rotations (made at the first)."""
         if self._rotator is None:
-            self._rotator = rotation.Rotator(self._dial_next, self._url)
+            self._rotator = rotation.Rotator(self._dial_next, self._url, self.life.extra)
         return self._rotator
 
     def start(self) -> None:
@@ -169,7 +170,9 @@ class Supervisor:
         except Fatal as fatal:
             await self.life.emit(GaveUp(fatal.attempts, fatal.disconnect))
         except Exception as exc:
-            logger.exception("%s: the connection failed unexpectedly", self.url)
+            logger.exception(
+                "%s: the connection failed unexpectedly", self.url, extra=self.life.extra
+            )
             self.error = exc
         finally:
             await self.end()
@@ -188,7 +191,7 @@ class Supervisor:
             except RetryError as exc:  # the user's stop
                 cause = retry_of(exc.last_attempt).disconnect
                 self.error = RetriesExhausted(streak.attempt, cause)
-                logger.warning("%s: %s", self.url, self.error)
+                logger.warning("%s: %s", self.url, self.error, extra=self.life.extra)
                 raise Fatal(cause, self.error, streak.attempt) from None
             if link is None:  # closed meanwhile
                 return
@@ -370,6 +373,7 @@ class Supervisor:
                 "%s ended with %d buffered message(s) unsent (see Connection.unsent)",
                 self.url,
                 unsent,
+                extra=self.life.extra,
             )
         closed = ConnectionClosed(f"<Connection {self.url} {self.life.state}> is closed")
         self.parts.inbox.end(self.error or closed)

@@ -19,30 +19,38 @@ Known pitfalls handled here, each with a loopback test:
   it is a lost transport, 1006;
 - aiohttp's autoclose answers every close frame with 1000, even one whose
   code is illegal on the wire: wsclient answers close frames itself
-  (:func:`close_reply`), with 1002 for such a code (RFC 6455 §7.4.1).
+  (:func:`close_reply`), with 1002 for such a code (RFC 6455 §7.4.1);
+- through an HTTP proxy, aiohttp tunnels only TLS with CONNECT: for ws:// it
+  sends the proxy a plain ``GET ws://...``, which proxies refuse (proxy.py
+  answers 400). Such a socket, and every SOCKS one, is opened through
+  aiohttp-socks, which always tunnels (:func:`tunnelled`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import ssl
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import ClientWebSocketResponse, WSMessage, WSMsgType
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from .disconnect import ABNORMAL, PROTOCOL_ERROR, Disconnect, DisconnectKind
 from .options import Options
-from .redact import Redactor, redact_url
+from .redact import MASK, Redactor, is_secret_header, redact_url
 
 __all__ = [
     "AiohttpTransport",
     "RedirectRefused",
+    "ResponseHeaders",
     "Socket",
     "Transport",
     "close_reply",
@@ -51,9 +59,12 @@ __all__ = [
     "from_message",
     "on_read",
     "open_websocket",
+    "proxy_credentials",
     "refuse_redirects",
+    "response_headers",
     "retry_after",
     "safe_headers",
+    "tunnelled",
 ]
 
 _Kind = DisconnectKind
@@ -139,20 +150,63 @@ class Transport(Protocol):
 class AiohttpTransport:
     """Sockets opened by an ``aiohttp.ClientSession``.
 
+    A connector belongs to a whole ``ClientSession``, so the sockets that go
+    through aiohttp-socks (:func:`tunnelled`) get a client session per proxy,
+    made at its first use and shared by every connection through that proxy
+    (a per-connection ``proxy=`` works, and a thousand connections through
+    one proxy share one pool); :meth:`close` closes them.
+
     Args:
         client: Gives the client session for the next handshake (a session's
             own is recreated if it was closed underneath).
     """
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "_tunnels")
 
     def __init__(self, client: Callable[[], aiohttp.ClientSession]) -> None:
         self._client = client
+        self._tunnels: dict[str, aiohttp.ClientSession] = {}
 
     async def open(self, url: URL, headers: Mapping[str, str] | None, options: Options) -> Socket:
         """The opening handshake with the connection's options."""
-        ws: Socket = await open_websocket(self._client(), url, options, headers)
+        proxy = None if options.proxy is None else URL(options.proxy)
+        if proxy is not None and tunnelled(url, proxy):
+            if options.proxy_headers:
+                raise ValueError(
+                    f"proxy_headers cannot be sent to a tunnelling proxy ({url.scheme}:// "
+                    f"through {proxy.scheme}://, by aiohttp-socks): put Basic credentials "
+                    "in the proxy URL"
+                )
+            client = self._tunnel(proxy)
+            ws: Socket = await open_websocket(client, url, options, headers, via_proxy=False)
+        else:
+            ws = await open_websocket(self._client(), url, options, headers)
         return ws
+
+    def _tunnel(self, proxy: URL) -> aiohttp.ClientSession:
+        key = str(proxy)
+        client = self._tunnels.get(key)
+        if client is None or client.closed:
+            try:
+                from aiohttp_socks import ProxyConnector  # noqa: PLC0415 - the socks extra
+            except ImportError:  # (Options checked it for a SOCKS proxy)
+                raise ImportError(
+                    "a ws:// URL through an HTTP proxy needs aiohttp-socks to tunnel it: "
+                    "pip install 'aiohttp-wsclient[socks]' (or use wss://)"
+                ) from None
+            connector = ProxyConnector.from_url(str(proxy), limit=0, limit_per_host=0)
+            client = self._tunnels[key] = aiohttp.ClientSession(
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None),
+                trace_configs=[refuse_redirects()],
+            )
+        return client
+
+    async def close(self) -> None:
+        """Close the client sessions of the proxies tunnelled through."""
+        tunnels, self._tunnels = self._tunnels, {}
+        for client in tunnels.values():
+            await client.close()
 
     def abort(self, ws: Socket) -> None:
         """See :func:`discard`."""
@@ -170,11 +224,32 @@ class AiohttpTransport:
         return ws.close_code not in (None, 1006)
 
 
+def proxy_credentials(proxy: URL, headers: Mapping[str, str] | None) -> tuple[URL, dict[str, str]]:
+    """The proxy URL without its credentials, and the headers for the proxy
+    with them as ``Proxy-Authorization: Basic`` (what aiohttp would make of
+    them, without its deprecated ``BasicAuth``)."""
+    headers = dict(headers or {})
+    if proxy.user is not None:
+        pair = f"{proxy.user}:{proxy.password or ''}".encode()
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+        proxy = proxy.with_user(None)
+    return proxy, headers
+
+
+def tunnelled(url: URL, proxy: URL) -> bool:
+    """Whether a socket to ``url`` goes through ``proxy`` by aiohttp-socks (a
+    SOCKS proxy; an HTTP proxy for a socket without TLS) rather than by
+    aiohttp's own ``proxy=`` (an HTTP proxy, tunnelled with CONNECT for TLS)."""
+    return proxy.scheme != "http" or url.scheme not in ("wss", "https")
+
+
 async def open_websocket(
     client: aiohttp.ClientSession,
     url: URL,
     options: Options,
     headers: Mapping[str, str] | None,
+    *,
+    via_proxy: bool = True,
 ) -> ClientWebSocketResponse:
     """Perform the opening handshake; aiohttp's exceptions propagate.
 
@@ -183,8 +258,14 @@ async def open_websocket(
     the reader. ``autoclose`` is off: the reader answers a close frame
     itself (:func:`close_reply`).
     """
+    proxy = None
+    proxy_headers = None
+    if via_proxy and options.proxy is not None:
+        proxy, proxy_headers = proxy_credentials(URL(options.proxy), options.proxy_headers)
     return await client.ws_connect(
         url,
+        proxy=proxy,
+        proxy_headers=proxy_headers,
         headers=headers,
         protocols=tuple(options.protocols),
         origin=options.origin,
@@ -272,7 +353,12 @@ def from_exception(exc: BaseException, redactor: Redactor) -> Disconnect | None:
     """The Disconnect a failed opening handshake stands for; ``None`` for an
     exception that is not about the network (a bug, a cancellation: raise it)."""
     detail = redactor.scrub(f"{type(exc).__name__}: {exc}")
-    if isinstance(exc, aiohttp.WSServerHandshakeError | RedirectRefused):
+    refused = _proxy_status(exc)
+    if refused is not None:  # 407: the proxy's credentials are wrong (fail, as for 401)
+        return Disconnect(status=refused, headers={}, detail=detail, kind=_Kind.HANDSHAKE)
+    if isinstance(
+        exc, aiohttp.WSServerHandshakeError | RedirectRefused | aiohttp.ClientHttpProxyError
+    ):
         headers = safe_headers(exc.headers)
         return Disconnect(
             status=exc.status,
@@ -306,6 +392,20 @@ def _http_date(value: str) -> float | None:
         return None
 
 
+def _proxy_status(exc: BaseException) -> int | None:
+    """The HTTP status with which aiohttp-socks' proxy refused the tunnel; a
+    SOCKS proxy that refused the credentials counts as 407. (aiohttp-socks
+    is looked for among the imported modules: if it is not imported, the
+    exception is not one of its own.)"""
+    socks = sys.modules.get("aiohttp_socks")
+    if socks is None or not isinstance(exc, socks.ProxyError):
+        return None
+    code = exc.error_code
+    if isinstance(code, int) and 400 <= code <= 599:
+        return code
+    return 407 if "authentication" in str(exc).lower() else None
+
+
 def _kind_of(exc: BaseException) -> DisconnectKind | None:
     # Order matters: the certificate and DNS errors are connector errors too.
     if isinstance(exc, aiohttp.ClientSSLError | ssl.SSLError):
@@ -318,7 +418,59 @@ def _kind_of(exc: BaseException) -> DisconnectKind | None:
         return _Kind.REFUSED
     if isinstance(exc, aiohttp.ClientError | OSError):
         return _Kind.RESET
+    socks = sys.modules.get("aiohttp_socks")
+    if socks is not None:  # the proxy could not be reached, or failed the tunnel
+        if isinstance(exc, socks.ProxyTimeoutError):
+            return _Kind.TIMEOUT
+        if isinstance(exc, socks.ProxyConnectionError):
+            return _Kind.REFUSED
+        if isinstance(exc, socks.ProxyError):
+            return _Kind.RESET
     return None
+
+
+class ResponseHeaders(Mapping[str, str]):
+    """The response headers of a socket's opening handshake, read-only and
+    case-insensitive; ``getall(name)`` gives every value of a repeated one.
+
+    Every value is there (a ``Set-Cookie`` a sticky load balancer wants back
+    included): the application asked for them. Its ``repr`` masks the
+    values of secret headers (cookies, credentials), so that logging the
+    mapping whole does not leak them.
+    """
+
+    __slots__ = ("_headers",)
+
+    def __init__(self, headers: Mapping[str, str] | None = None) -> None:
+        self._headers = CIMultiDictProxy(CIMultiDict(headers or {}))
+
+    def __getitem__(self, name: str) -> str:
+        return self._headers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(self._headers))  # each name once
+
+    def __len__(self) -> int:
+        return len(dict.fromkeys(self._headers))
+
+    def getall(self, name: str) -> list[str]:
+        """Every value of header ``name``, in order (``[]`` if absent)."""
+        return self._headers.getall(name, [])
+
+    def __repr__(self) -> str:
+        shown = [
+            f"{name!r}: {MASK if is_secret_header(name) else value!r}"
+            for name, value in self._headers.items()
+        ]
+        return "<ResponseHeaders {" + ", ".join(shown) + "}>"
+
+
+def response_headers(ws: Socket) -> ResponseHeaders:
+    """The response headers of ``ws``'s handshake (aiohttp keeps them on the
+    response behind the WebSocket; a scripted socket has none)."""
+    if isinstance(ws, ClientWebSocketResponse):
+        return ResponseHeaders(ws._response.headers)
+    return ResponseHeaders()
 
 
 def on_read(ws: ClientWebSocketResponse, heard: Callable[[], None]) -> None:
