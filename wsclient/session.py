@@ -152,9 +152,15 @@ class Session:
                 if isinstance(source, URL):
                     check_credentials(source, settings.headers)
         targets = self._targets(sources, settings.headers)
-        if settings.ssl is False and not self._warned:
+        # ssl=False means nothing to a ws:// URL; a callable may give a wss:// one.
+        secure = [
+            shown
+            for source, shown in zip(sources, targets.shown, strict=True)
+            if not isinstance(source, URL) or source.scheme in ("wss", "https")
+        ]
+        if settings.ssl is False and secure and not self._warned:
             self._warned = True  # once per session, not per connection
-            logger.warning("TLS certificate verification is off for %s", targets.shown[0])
+            logger.warning("TLS certificate verification is off for %s", secure[0])
         connection = Connection(
             targets, settings, transport=self._transport, budget=self.budget, release=self._release
         )
