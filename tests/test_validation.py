@@ -32,6 +32,12 @@ OK = "ws://127.0.0.1:1/"
         ("ws://127.0.0.1:0/", ValueError, "port 0 cannot be connected to"),
         ("ws://127.0.0.1:99999/", ValueError, "url is not a valid URL: Port out of range"),
         ("127.0.0.1:8765/ws", ValueError, "no scheme .*did you mean 'ws://127.0.0.1:8765/ws'"),
+        (
+            "h:99999/x",
+            ValueError,
+            r"url '...' has no scheme \(ws://, wss://, http:// or https://\)$",
+        ),
+        ("", ValueError, "url is empty"),
     ],
 )
 def test_a_bad_url_is_refused_up_front(url: Any, error: type[Exception], message: str) -> None:

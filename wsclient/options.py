@@ -317,10 +317,13 @@ def _parse(url: str | URL, what: str) -> URL:
             f"{what} contains {_describe_char(bad.group())} at index {bad.start()}: "
             "percent-encode it, or remove it"
         )
+    if not text.strip():
+        raise ValueError(f"{what} is empty")
     if "://" not in text and text.partition(":")[0].lower() not in _SCHEMES:
+        guess = _shown("ws://" + text.removeprefix("//"))
         raise ValueError(
-            f"{what} {_shown('//' + text)[2:]!r} has no scheme (ws://, wss://, http:// or "
-            f"https://): did you mean {_shown('ws://' + text.removeprefix('//'))!r}?"
+            f"{what} {_shown('//' + text, drop='//')!r} has no scheme (ws://, wss://, http:// "
+            "or https://)" + (f": did you mean {guess!r}?" if guess != "..." else "")
         )
     try:
         parsed = URL(url)
@@ -349,10 +352,11 @@ def _parse(url: str | URL, what: str) -> URL:
     return parsed
 
 
-def _shown(text: str) -> str:
-    """``text`` as a URL that may be shown (password and query values masked)."""
+def _shown(text: str, *, drop: str = "") -> str:
+    """``text`` as a URL that may be shown (password and query values
+    masked), without the prefix ``drop``."""
     try:
-        return redact_url(URL(text))
+        return redact_url(URL(text)).removeprefix(drop)
     except ValueError:
         return "..."
 
