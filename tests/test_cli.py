@@ -257,7 +257,7 @@ async def test_a_stdin_line_that_is_not_utf8_stops_loudly_after_the_lines_before
     fault_server: StartServer, tmp_path: Path, source: str
 ) -> None:
     server = await fault_server()
-    data = b"one\n\xff\xfe\ntwo\n"
+    data = b"one\nab\xffc\ntwo\n"
     path = tmp_path / "in.txt"
     path.write_bytes(data)
     with path.open("rb") as file:
@@ -265,7 +265,7 @@ async def test_a_stdin_line_that_is_not_utf8_stops_loudly_after_the_lines_before
             str(server.url), stdin=data if source == "pipe" else file
         )
     assert code == 7
-    assert "stdin line 2 is not UTF-8 (byte 0xff at column 1)" in err
+    assert "stdin line 2 is not UTF-8 (0xff at its byte 3)" in err
     assert "--binary" in err
     assert server.received == [["one"]]
     assert await closed_with(server) == [1000]

@@ -278,13 +278,13 @@ async def _pump_stdin(conn: Connection, binary: bool) -> int | None:
                 text = payload.decode()
             except UnicodeDecodeError as exc:
                 _say(
-                    f"stdin line {number} is not UTF-8 (byte 0x{payload[exc.start]:02x} at "
-                    f"column {exc.start + 1}); it and what follows were not sent: a text "
+                    f"stdin line {number} is not UTF-8 (0x{payload[exc.start]:02x} at its "
+                    f"byte {exc.start + 1}); it and what follows were not sent: a text "
                     "message must be UTF-8 (--binary sends lines as binary messages)"
                 )
                 return EXIT_INPUT
             await conn.send_str(text)
-    except ValueError:  # the StreamReader's limit
+    except ValueError:  # the StreamReader's LINE_LIMIT (nothing else here raises it)
         _say(f"stdin line {number + 1} is longer than {LINE_LIMIT} bytes; not sent")
         return EXIT_INPUT
     except BufferFull:
