@@ -14,7 +14,7 @@ from wsclient.options import Options, parse_url
     ("url", "message"),
     [
         ("ftp://example.com/x", "scheme 'ftp' is not one of ws, wss, http, https"),
-        ("example.com", "scheme '' is not one of"),
+        ("example.com", "has no scheme .*did you mean 'ws://example.com'"),
         ("ws:///path", "has no host"),
     ],
 )

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import json
 import random
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,14 @@ from .testing.server import Close, Drop, FaultServer, Pause, Receive, Send, Step
 __all__ = ["run_demo", "story"]
 
 SYMBOL = "BTC-USD"
+
+# The module's docstring is Sphinx markup; --help shows plain text.
+HELP = (
+    "A client rides through a scripted story, told as a timeline. A local server on "
+    "127.0.0.1 streams market data, restarts (1012), says it is overloaded (1013), drops "
+    "the socket, and finally commits a protocol error (1002). Time runs --speed times "
+    "faster (one clock shared by server and client), so minutes of backoff pass in seconds."
+)
 
 
 def story(seed: int = 7) -> list[list[Step]]:
@@ -208,7 +217,7 @@ async def _play(console: Any, speed: float) -> int:
 
 def run_demo(argv: Sequence[str]) -> int:
     """Run the demo; return the exit code."""
-    parser = argparse.ArgumentParser(prog="wsclient demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="wsclient demo", description=HELP)
     parser.add_argument("--speed", type=float, default=20.0, help="time compression (20)")
     parser.add_argument("--no-color", action="store_true", help="plain text")
     args = parser.parse_args(argv)
@@ -217,7 +226,10 @@ def run_demo(argv: Sequence[str]) -> int:
     try:
         from rich.console import Console  # noqa: PLC0415 - only the demo needs rich
     except ImportError:
-        print("wsclient demo needs rich: pip install 'aiohttp-wsclient[cli]'")
-        return 2
+        print(
+            "wsclient demo needs rich, in the cli extra: pip install 'aiohttp-wsclient[cli]'",
+            file=sys.stderr,
+        )
+        return 1  # not a usage error: the command line was right
     console = Console(no_color=args.no_color, highlight=False)
     return asyncio.run(_play(console, args.speed))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import ssl as _ssl
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,14 @@ Endpoint = URL | UrlFactory
 
 _SCHEMES = ("ws", "wss", "http", "https")
 _PROXY_SCHEMES = ("http", "socks4", "socks5")
+# RFC 9110 section 5.6.2: a header name (and a subprotocol, RFC 6455) is a token.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# RFC 9110 section 5.5: no control character in a field value but the tab.
+_FIELD_VALUE_BAD = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A registered name (IDNA already applied by yarl), an IPv4 or an IPv6 address
+# (with its zone). The underscore: docker and k8s service names have them.
+_HOST = re.compile(r"[A-Za-z0-9._~%:-]+")
 
 
 def _positive(
@@ -70,6 +79,11 @@ def _whole(name: str, value: int, low: int) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}")
+
+
+def _bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
 
 
 def _callable(name: str, value: object) -> None:
@@ -205,23 +219,11 @@ class Options:
         _callable("on_connect", self.on_connect)
         _callable("on_event", self.on_event)
         _callable("on_stale", self.on_stale)
-        _callable("sequence", self.sequence)
-        if not isinstance(self.resend_unconfirmed, bool):
-            raise TypeError(
-                f"resend_unconfirmed must be a bool, got {type(self.resend_unconfirmed).__name__}"
-            )
+        _callable("stop", self.stop)
+        _bool("resend_unconfirmed", self.resend_unconfirmed)
+        _bool("allow_unlimited_messages", self.allow_unlimited_messages)
         _positive("stale_after", self.stale_after, optional=True)
         _positive("max_age", self.max_age, optional=True)
-        _positive("send_rate", self.send_rate, optional=True)
-        _whole("redundancy", self.redundancy, 1)
-        if self.redundancy > 1 and self.sequence is None:
-            raise ValueError("redundancy needs a sequence key (sequence=...) to merge the legs by")
-        _positive("gap_timeout", self.gap_timeout, zero=True)
-        if self.ping_message is not None:
-            outgoing(self.ping_message, "ping_message")
-            if self.heartbeat is None:
-                raise ValueError("ping_message needs a heartbeat (its interval)")
-        _callable("stop", self.stop)
         _positive("heartbeat", self.heartbeat, optional=True)
         _positive("pong_timeout", self.pong_timeout)
         _positive("stable_after", self.stable_after, zero=True)
@@ -237,12 +239,30 @@ class Options:
             raise TypeError("clock must have now() and an async sleep()")
         if not isinstance(self.rng, Random):
             raise TypeError(f"rng must be a random.Random, got {type(self.rng).__name__}")
+        self._check_stream()
+        self._check_handshake()
+
+    def _check_stream(self) -> None:
+        """What is sent and how the received messages are sequenced."""
+        _positive("send_rate", self.send_rate, optional=True)
+        if self.ping_message is not None:
+            outgoing(self.ping_message, "ping_message")
+            if self.heartbeat is None:
+                raise ValueError("ping_message needs a heartbeat (its interval)")
+        _callable("sequence", self.sequence)
+        _whole("redundancy", self.redundancy, 1)
+        if self.redundancy > 1 and self.sequence is None:
+            raise ValueError("redundancy needs a sequence key (sequence=...) to merge the legs by")
+        _positive("gap_timeout", self.gap_timeout, zero=True)
+
+    def _check_handshake(self) -> None:
+        """What the opening handshake says, and through what."""
         if not isinstance(self.ssl, bool | _ssl.SSLContext):
             raise TypeError(f"ssl must be a bool or an SSLContext, got {type(self.ssl).__name__}")
         if self.headers is not None and not callable(self.headers):
             check_headers(self.headers)
-        if isinstance(self.protocols, str):
-            raise TypeError("protocols must be a sequence of str, not one str")
+        _check_protocols(self.protocols)
+        _check_origin(self.origin)
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
             raise TypeError(f"name must be a non-empty str, got {self.name!r}")
         _check_metrics(self.metrics)
@@ -292,13 +312,59 @@ def _proxy_url(proxy: object, headers: object) -> URL:
 
 
 def check_headers(headers: object) -> Headers:
-    """``headers`` if it maps str to str; else ``TypeError`` naming the culprit."""
+    """``headers`` if it maps header names (RFC 9110 tokens) to values
+    without control characters; else ``TypeError``/``ValueError`` naming the
+    header, never showing its value (it may be a credential)."""
     if not isinstance(headers, Mapping):
         raise TypeError(f"headers must be a mapping, got {type(headers).__name__}")
     for name, value in headers.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"headers must map str to str; the header {name!r} does not")
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(
+                f"headers: {name!r} is not a header name (letters, digits and !#$%&'*+-.^_`|~)"
+            )
+        # A CR or LF would end the header early and smuggle in one of the
+        # caller's choosing (header injection); aiohttp would only refuse it
+        # at the handshake, on every attempt.
+        bad = _FIELD_VALUE_BAD.search(value)
+        if bad:
+            raise ValueError(
+                f"headers: the value of {name!r} contains {_describe_char(bad.group())}, "
+                "which a header value cannot hold (the value is not shown)"
+            )
     return headers
+
+
+def _check_protocols(protocols: object) -> None:
+    """Subprotocols are distinct, non-empty tokens (RFC 6455 section 4.1)."""
+    if isinstance(protocols, str | bytes):
+        raise TypeError(f"protocols must be a sequence of str, not one {type(protocols).__name__}")
+    if not isinstance(protocols, Sequence):
+        raise TypeError(f"protocols must be a sequence of str, got {type(protocols).__name__}")
+    for index, protocol in enumerate(protocols):
+        if not isinstance(protocol, str):
+            kind = type(protocol).__name__
+            raise TypeError(f"protocols must be a sequence of str; protocols[{index}] is {kind}")
+        if not _TOKEN.fullmatch(protocol):
+            raise ValueError(
+                f"protocols[{index}] {protocol!r} is not a subprotocol name (a non-empty token: "
+                "no spaces, commas or other separators; RFC 6455 section 4.1)"
+            )
+    if len(set(protocols)) != len(protocols):
+        raise ValueError(f"protocols must be unique (RFC 6455 section 4.1), got {protocols!r}")
+
+
+def _check_origin(origin: object) -> None:
+    if origin is None:
+        return
+    if not isinstance(origin, str):
+        raise TypeError(f"origin must be a str or None, got {type(origin).__name__}")
+    bad = _FIELD_VALUE_BAD.search(origin)
+    if bad is not None:
+        raise ValueError(f"origin contains {_describe_char(bad.group())}: a header cannot")
+    if not origin:
+        raise ValueError("origin is empty: give one such as 'https://example.com', or None")
 
 
 def check_credentials(url: URL, headers: Headers | None) -> None:
@@ -309,27 +375,89 @@ def check_credentials(url: URL, headers: Headers | None) -> None:
 
 def endpoints(url: UrlSource | Sequence[UrlSource]) -> list[Endpoint]:
     """One or several endpoints, URLs checked now (callables when called)."""
-    given = [url] if isinstance(url, str | URL) or callable(url) else list(url)
+    given: object = url  # checked as what it is, whatever it was typed as
+    if isinstance(given, str | URL) or callable(given):
+        return [given if callable(given) else parse_url(given)]
+    if not isinstance(given, Sequence) or isinstance(given, bytes | bytearray):
+        raise TypeError(
+            "url must be a str, a yarl.URL or a callable giving one, or a list of those; "
+            f"got {_kind(given)}"
+        )
     if not given:
         raise ValueError("url: give at least one endpoint")
-    return [u if callable(u) else parse_url(u) for u in given]
+    return [u if callable(u) else parse_url(u, f"url[{i}]") for i, u in enumerate(given)]
 
 
-def parse_url(url: str | URL) -> URL:
-    """``url`` as a ``URL`` after checking that a WebSocket can be opened on it."""
+def parse_url(url: str | URL, what: str = "url") -> URL:
+    """``url`` as a ``URL`` after checking that a WebSocket can be opened on
+    it; ``what`` names it in the error (``url[1]`` in a list)."""
     if not isinstance(url, str | URL):
-        raise TypeError(f"url must be a str or a yarl.URL, got {type(url).__name__}")
-    return _parse(url)
+        raise TypeError(f"{what} must be a str or a yarl.URL, got {_kind(url)}")
+    return _parse(url, what)
 
 
 @functools.lru_cache(maxsize=256)  # a thousand connections to one URL share it
-def _parse(url: str | URL) -> URL:
-    parsed = URL(url)
+def _parse(url: str | URL, what: str) -> URL:
+    text = str(url)
+    # Checked on the text: yarl silently drops a tab, CR or LF (even inside
+    # the host) and percent-encodes a NUL, so the URL dialled would not be
+    # the one written. The URL is not shown: it may hold a token.
+    bad = _CONTROL.search(text)
+    if bad:
+        raise ValueError(
+            f"{what} contains {_describe_char(bad.group())} at index {bad.start()}: "
+            "percent-encode it, or remove it"
+        )
+    if not text.strip():
+        raise ValueError(f"{what} is empty")
+    if "://" not in text and text.partition(":")[0].lower() not in _SCHEMES:
+        guess = _shown("ws://" + text.removeprefix("//"))
+        raise ValueError(
+            f"{what} {_shown('//' + text, drop='//')!r} has no scheme (ws://, wss://, http:// "
+            "or https://)" + (f": did you mean {guess!r}?" if guess != "..." else "")
+        )
+    try:
+        parsed = URL(url)
+    except ValueError as exc:  # a bad port, an unclosed IPv6 bracket: yarl's words
+        raise ValueError(f"{what} is not a valid URL: {exc}") from None
+    shown = redact_url(parsed.with_fragment(None))
     if parsed.scheme not in _SCHEMES:
         raise ValueError(
-            f"url {redact_url(parsed)!r}: scheme {parsed.scheme!r} is not one of "
-            + ", ".join(_SCHEMES)
+            f"{what} {shown!r}: scheme {parsed.scheme!r} is not one of " + ", ".join(_SCHEMES)
         )
-    if not parsed.host:
-        raise ValueError(f"url {redact_url(parsed)!r} has no host")
+    host = parsed.raw_host
+    if not host:
+        raise ValueError(f"{what} {shown!r} has no host")
+    if not _HOST.fullmatch(host):
+        raise ValueError(
+            f"{what} {shown!r}: the host {host!r} has a character a host name cannot have"
+        )
+    if parsed.explicit_port == 0:
+        raise ValueError(f"{what} {shown!r}: port 0 cannot be connected to")
+    if parsed.raw_fragment or text.endswith("#"):
+        # The fragment is not shown: it can carry a token (OAuth's implicit flow).
+        raise ValueError(
+            f"{what} {shown!r} has a fragment ('#...'), which a WebSocket URI must not "
+            "have (RFC 6455 section 3)"
+        )
     return parsed
+
+
+def _shown(text: str, *, drop: str = "") -> str:
+    """``text`` as a URL that may be shown (password and query values
+    masked), without the prefix ``drop``."""
+    try:
+        return redact_url(URL(text)).removeprefix(drop)
+    except ValueError:
+        return "..."
+
+
+def _describe_char(char: str) -> str:
+    names = {"\0": "a NUL", "\r": "a CR", "\n": "an LF", "\t": "a tab"}
+    return names.get(char, f"the control character U+{ord(char):04X}")
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return f"{type(value).__name__} (decode it to a str first)"
+    return type(value).__name__

@@ -180,11 +180,17 @@ class Session:
                 budget=self.budget,
                 release=self._release,
             )
-        if settings.ssl is False and not self._warned:
+        # ssl=False means nothing to a ws:// URL; a callable may give a wss:// one.
+        secure = [
+            shown
+            for source, shown in zip(sources, targets.shown, strict=True)
+            if not isinstance(source, URL) or source.scheme in ("wss", "https")
+        ]
+        if settings.ssl is False and secure and not self._warned:
             self._warned = True  # once per session, not per connection
             logger.warning(
                 "TLS certificate verification is off for %s",
-                targets.shown[0],
+                secure[0],
                 extra={"wsclient_name": connection.name},
             )
         self._connections.add(connection)
