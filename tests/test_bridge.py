@@ -399,3 +399,13 @@ def test_bad_usage_is_exit_2_with_a_line_that_names_it(
     monkeypatch.delenv("NATS_URL", raising=False)
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+async def test_the_bench_measures_the_bridge_beside_nats_py_in_one_run() -> None:
+    from bench.bridge import measure  # noqa: PLC0415 - starts the bench's server process
+
+    result = await measure(300, 150, 1)
+    direct, bridged = result["direct_msgs_per_s"].median, result["bridge_msgs_per_s"].median
+    assert direct > 0
+    assert bridged > 0
+    assert result["bridge_over_direct"].median == pytest.approx(bridged / direct)
