@@ -20,6 +20,7 @@ import pytest
 from wsclient import ReconnectPolicy, Stop
 from wsclient.bridge import Bridge, Nats, NoStream, PublishFailed, bridge
 from wsclient.bridge_cli import EXIT_NO_STREAM, main
+from wsclient.cli import describe
 from wsclient.feeds import Feed, assign
 from wsclient.session import Session
 from wsclient.testing import FakeClock
@@ -193,6 +194,37 @@ async def test_nats_server_restarted_mid_stream_loses_nothing_the_bridge_took(
     assert "nats: disconnected from nats://127.0.0.1" in "\n".join(lines)
     assert any(line.startswith("nats: reconnected to") for line in lines)
     assert any("publish of message 51 failed" in line and "retry 1 in" in line for line in lines)
+
+
+async def test_the_bridge_publishes_on_across_a_feed_restart_and_hides_the_nats_password(
+    server: NatsServer,
+) -> None:
+    await server.add_stream("TICKS", ["ticks"])
+    clock = FakeClock(autojump=False)
+    lines: list[str] = []
+    nats_url = server.url.replace("nats://", f"nats://alice:{SECRET}@")
+    async with TickFeed(2, interval=1.0, clock=clock, message=seq_message) as feed:
+        link = await Nats.connect(nats_url, log=lines.append)
+        async with Session() as session:
+            conn = session.connect(feed.urls, on_event=lambda e: lines.append(describe(e)))
+            worker = Bridge(conn, link, "ticks", msg_id="/seq", log=lines.append)
+            task = asyncio.create_task(worker.run())
+            await until(lambda: feed.replicas[0].sockets == 1, "the bridge to connect")
+            await release(clock, 10, feed)
+            await until(lambda: worker.stats.published == 10, "10 published")
+            await feed.replicas[0].restart(1012)  # the next endpoint at once
+            await until(lambda: feed.replicas[1].sockets == 1, "the bridge on the second")
+            await release(clock, 20, feed)
+            await until(lambda: worker.stats.published == 20, "20 published")
+            shown = repr(worker)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await link.close()
+    assert seqs(await read_stream(server, "TICKS")) == list(range(1, 21))
+    assert "closed by server: 1012 SERVICE_RESTART 'restarting'" in "\n".join(lines)
+    assert shown.startswith("<Bridge to 'ticks' on nats://alice:***@127.0.0.1:")
+    assert lines[0] == f"nats: connected to nats://alice:***@127.0.0.1:{server.port}"
+    assert SECRET not in shown + "\n".join(lines)
 
 
 def feeds_file(tmp_path: Path, feeds: list[TickFeed]) -> tuple[Path, list[Feed]]:

@@ -173,3 +173,14 @@ def test_assign_refuses_impossible_numbers(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         assign([Feed("a", ("ws://h/",), "s")], worker, workers, replicas)
+
+
+def test_the_example_feeds_file_is_valid() -> None:
+    path = Path(__file__).parent.parent / "examples" / "feeds.toml"
+    btc, eth = load_feeds(path)
+    assert (btc.name, btc.msg_id, btc.options) == (
+        "btcusdt",
+        "/u",
+        {"heartbeat": 20, "stale_after": 60},
+    )
+    assert eth.subscribe == ({"op": "subscribe", "args": ["ethusdt"]},)

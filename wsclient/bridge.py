@@ -140,7 +140,8 @@ class BridgeStats:
         duplicates: Acknowledged as duplicates: another copy with the same
             ``Nats-Msg-Id`` was already in the stream (another bridge's).
         without_id: Published without ``Nats-Msg-Id``: no value at the pointer.
-        retries: Publish attempts that failed and were retried.
+        retries: Publish attempts that failed (each retried until
+            ``publish_timeout``).
     """
 
     taken: int = 0
@@ -247,8 +248,9 @@ class Bridge:
         subject: The JetStream subject (no wildcards).
         msg_id: A JSON Pointer to each message's stable id (``/seq``).
         subscribe: Messages sent on every connect (``conn.subscribe``).
-        publish_timeout: Seconds a message may go unacknowledged, retried,
-            before the bridge fails with :class:`PublishFailed`.
+        publish_timeout: Seconds of retrying one message, from its first
+            failed attempt, before the bridge fails with :class:`PublishFailed`
+            (and the bound on finding the stream at the start).
         ack_timeout: Seconds one publish attempt waits for its acknowledgement.
         clock: Where retries wait (the connection's clock in tests).
         rng: The jitter of retry waits.
@@ -314,7 +316,7 @@ class Bridge:
             PublishFailed: a message could not be published.
             WSClientError: the feed failed (a fatal close, retries given up).
         """
-        stream = await self.check_stream()
+        stream = await self._find_stream()
         self._say(f"publishing to {self.subject!r} (stream {stream})")
         async with self._conn as conn:
             for index, message in enumerate(self._subscribe):
@@ -355,8 +357,13 @@ class Bridge:
     async def _publish(self, payload: bytes, msg_id: str | None) -> None:
         """Publish until acknowledged, retrying what a retry can cure."""
         headers = None if msg_id is None else {"Nats-Msg-Id": msg_id}
-        deadline: float | None = None
-        attempt = 0
+        number = self.stats.taken
+        retry = self._retry(
+            f"publish of message {number}",
+            lambda cause: self._failed(
+                f"not acknowledged within {self._publish_timeout:g} s", cause
+            ),
+        )
         while True:
             try:
                 ack = await self._nats.js.publish(
@@ -369,28 +376,40 @@ class Bridge:
                 )
                 if isinstance(exc, no_responders) and self._nats.client.is_connected:
                     await self._recheck_stream()
-                cause = _describe(exc)
+                self.stats.retries += 1
+                await retry.wait(self._nats.scrub(_describe(exc)))
             except nats.js.errors.APIError as exc:
-                raise self._failed("was refused by JetStream", _describe(exc)) from None
+                cause = self._nats.scrub(_describe(exc))
+                raise self._failed("was refused by JetStream", cause) from None
             else:
                 self.stats.published += 1
                 self.stats.duplicates += bool(ack.duplicate)
                 return
-            now = self._clock.now()
-            deadline = now + self._publish_timeout if deadline is None else deadline
-            if now >= deadline:
-                raise self._failed(
-                    f"not acknowledged within {self._publish_timeout:g} s", cause
-                ) from None
-            attempt += 1
-            delay = min(_FIRST_RETRY * 2 ** (attempt - 1), _MAX_RETRY)
-            delay = min(delay * (0.5 + self._rng.random() / 2), deadline - now)
-            self.stats.retries += 1
-            self._say(
-                f"publish of message {self.stats.taken} failed ({self._nats.scrub(cause)}): "
-                f"retry {attempt} in {delay:.2f} s"
-            )
-            await self._clock.sleep(delay)
+
+    async def _find_stream(self) -> str:
+        """:meth:`check_stream`, retried while NATS cannot answer (restarting)."""
+        retry = self._retry(
+            f"finding the stream of {self.subject!r}",
+            lambda cause: BridgeError(
+                f"no answer from JetStream about subject {self.subject!r} within "
+                f"{self._publish_timeout:g} s ({cause})"
+            ),
+        )
+        while True:
+            try:
+                return await self.check_stream()
+            except _RETRY as exc:
+                await retry.wait(self._nats.scrub(_describe(exc)))
+
+    def _retry(self, what: str, fail: Callable[[str], Exception]) -> _Retry:
+        return _Retry(
+            what,
+            limit=self._publish_timeout,
+            fail=fail,
+            clock=self._clock,
+            rng=self._rng,
+            say=self._say,
+        )
 
     async def _recheck_stream(self) -> None:
         # No responders while connected: either JetStream is still starting
@@ -399,9 +418,41 @@ class Bridge:
             await self.check_stream()
 
     def _failed(self, why: str, cause: str) -> PublishFailed:
-        return PublishFailed(
-            self.subject, self.stats.taken, self.stats.published, why, self._nats.scrub(cause)
-        )
+        return PublishFailed(self.subject, self.stats.taken, self.stats.published, why, cause)
+
+
+class _Retry:
+    """The waits between attempts at one thing: doubling from 50 ms to 2 s,
+    jittered, until ``limit`` seconds after the first failure; then
+    ``fail(cause)`` is raised."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        limit: float,
+        fail: Callable[[str], Exception],
+        clock: Clock,
+        rng: random.Random,
+        say: Log,
+    ) -> None:
+        self._what, self._limit, self._fail = what, limit, fail
+        self._clock, self._rng, self._say = clock, rng, say
+        self.attempts = 0
+        self._deadline: float | None = None
+
+    async def wait(self, cause: str) -> None:
+        """Wait before the next attempt, or raise ``fail(cause)``."""
+        now = self._clock.now()
+        if self._deadline is None:
+            self._deadline = now + self._limit
+        if now >= self._deadline:
+            raise self._fail(cause) from None
+        self.attempts += 1
+        delay = min(_FIRST_RETRY * 2 ** (self.attempts - 1), _MAX_RETRY)
+        delay = min(delay * (0.5 + self._rng.random() / 2), self._deadline - now)
+        self._say(f"{self._what} failed ({cause}): retry {self.attempts} in {delay:.2f} s")
+        await self._clock.sleep(delay)
 
 
 async def bridge(
