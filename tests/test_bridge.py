@@ -12,13 +12,14 @@ import json
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from nats.js.api import StreamConfig
 
 from wsclient import ReconnectPolicy, Stop
-from wsclient.bridge import Bridge, Nats, NoStream, PublishFailed, bridge
+from wsclient.bridge import Bridge, BridgeError, Nats, NoStream, PublishFailed, bridge
 from wsclient.bridge_cli import EXIT_NO_STREAM, main
 from wsclient.cli import describe
 from wsclient.feeds import Feed, assign
@@ -344,6 +345,9 @@ async def test_a_message_without_an_id_is_published_without_one_counted_and_told
         3: '{"other": 3}',
         4: '{"seq": 4}',
         5: '{"seq": 1}',
+        6: '{"seq": null}',
+        7: '{"seq": "x7"}',
+        8: '{"seq": 2.5}',
     }
     lines: list[str] = []
     async with TickFeed(1, interval=1.0, clock=clock, message=messages.__getitem__) as feed:
@@ -358,22 +362,96 @@ async def test_a_message_without_an_id_is_published_without_one_counted_and_told
             )
         )
         await until(lambda: feed.replicas[0].sockets == 1, "the bridge to connect")
-        await release(clock, 5, feed)
-        await until(lambda: _at_least(server, "TICKS", 4), "4 messages stored")
+        await release(clock, 8, feed)
+        await until(lambda: _at_least(server, "TICKS", 7), "7 messages stored")
         await feed.replicas[0].restart(1000)
         stats = await asyncio.wait_for(run, 10)
-    stored = await read_stream(server, "TICKS")
     # The 5th repeats the 1st's id: JetStream drops it as a duplicate.
-    assert stored == [b'{"seq": 1}', b"not json", b'{"other": 3}', b'{"seq": 4}']
-    assert (stats.taken, stats.published, stats.without_id, stats.duplicates) == (5, 5, 2, 1)
+    kept = [1, 2, 3, 4, 6, 7, 8]
+    assert await read_stream(server, "TICKS") == [messages[n].encode() for n in kept]
+    assert await msg_ids(server, "TICKS") == ["1", None, None, "4", None, "x7", "2.5"]
+    assert (stats.taken, stats.published, stats.without_id, stats.duplicates) == (8, 8, 3, 1)
     told = [line for line in lines if "has no id" in line]
-    assert told == [
+    assert told == [  # the 1st, 2nd, 4th, 8th...: the 3rd (message 6) is only counted
         "message 2 has no id at --msg-id '/seq' (not JSON): "
         "published without Nats-Msg-Id (1 so far)",
         "message 3 has no id at --msg-id '/seq' (no member 'seq' at token 1): "
         "published without Nats-Msg-Id (2 so far)",
     ]
     assert f"feed ended: {stats}" in lines
+
+
+async def msg_ids(server: NatsServer, stream: str) -> list[str | None]:
+    nc = await server.client()
+    try:
+        js = nc.jetstream()
+        last = (await js.stream_info(stream)).state.last_seq
+        headers = [(await js.get_msg(stream, seq)).headers or {} for seq in range(1, last + 1)]
+        return [h.get("Nats-Msg-Id") for h in headers]
+    finally:
+        await nc.close()
+
+
+async def run_until_it_fails(
+    server: NatsServer,
+    stream: StreamConfig,
+    after: Callable[[], Awaitable[None]],
+    message: Callable[[int], str] = seq_message,
+) -> tuple[Exception, list[str]]:
+    """Bridge a feed to ``stream``; 3 messages, then ``after()``, then a 4th:
+    what the bridge fails with, and its lines."""
+    nc = await server.client()
+    await nc.jetstream().add_stream(stream)
+    clock = FakeClock(autojump=False)
+    lines: list[str] = []
+    async with TickFeed(1, interval=1.0, clock=clock, message=message) as feed:
+        link = await Nats.connect(server.url, log=lines.append)
+        async with Session() as session:
+            worker = Bridge(session.connect(feed.urls[0]), link, "ticks", log=lines.append)
+            task = asyncio.create_task(worker.run())
+            await until(lambda: feed.replicas[0].sockets == 1, "the bridge to connect")
+            await release(clock, 3, feed)
+            await until(lambda: worker.stats.published == 3, "3 published")
+            await after()
+            await release(clock, 4, feed)
+            with pytest.raises(BridgeError) as caught:
+                await asyncio.wait_for(task, 10)
+        await link.close()
+    await nc.close()
+    return caught.value, lines
+
+
+async def test_a_stream_deleted_under_the_bridge_fails_it_at_once_with_the_clear_error(
+    server: NatsServer,
+) -> None:
+    async def delete() -> None:
+        nc = await server.client()
+        await nc.jetstream().delete_stream("TICKS")
+        await nc.close()
+
+    error, _ = await run_until_it_fails(
+        server, StreamConfig(name="TICKS", subjects=["ticks"]), delete
+    )
+    assert isinstance(error, NoStream)
+    assert str(error).startswith("no JetStream stream captures subject 'ticks': create one")
+
+
+async def test_a_publish_jetstream_refuses_fails_the_bridge_at_once(server: NatsServer) -> None:
+    """A message over the stream's size limit would be refused again and again."""
+
+    async def nothing() -> None:
+        pass
+
+    limited = StreamConfig(name="TICKS", subjects=["ticks"], max_msg_size=100)
+    big = {4: "x" * 101}
+    error, lines = await run_until_it_fails(
+        server, limited, nothing, lambda seq: big.get(seq) or seq_message(seq)
+    )
+    assert isinstance(error, PublishFailed)
+    assert (error.taken, error.published) == (4, 3)
+    assert str(error).startswith("message 4 to 'ticks' was refused by JetStream (")
+    assert "message size exceeds maximum allowed" in error.cause
+    assert not any("retry" in line for line in lines)
 
 
 async def test_a_publish_that_cannot_succeed_fails_loudly_naming_what_was_not_published(
@@ -413,6 +491,8 @@ async def test_a_publish_that_cannot_succeed_fails_loudly_naming_what_was_not_pu
     ("args", "message"),
     [
         (["ws://h/x", "--subject", "s"], "--nats NATS_URL (or $NATS_URL) is required"),
+        (["ws://h/x", "--subject", "s", "--nats", "http://u:pw@h"], "must look like nats://"),
+        (["ws://h/x", "--subject", "s", "--nats", "not a url"], "must look like nats://"),
         (["ws://h/x", "--nats", "nats://h", "--subject", "s", "--msg-id", "seq"], "must start"),
         (["ws://h/x", "--nats", "nats://h", "--subject", "s.>"], "a wildcard"),
         (["--nats", "nats://h", "--subject", "s"], "give a feed URL and --subject"),

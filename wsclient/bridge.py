@@ -74,14 +74,17 @@ __all__ = [
     "NoStream",
     "PublishFailed",
     "bridge",
+    "check_nats_url",
 ]
 
 logger = logging.getLogger("wsclient.bridge")
 Log = Callable[[str], None]
 
 # Failures a retry can cure: the server is restarting, the link is down, the
-# stream's leader is being elected. Anything else JetStream answers (a full
-# stream that discards new messages, a bad header) fails the bridge at once.
+# stream's leader is being elected (JetStream answers 503; so does a full
+# stream that discards new messages, which may drain: retried too). Anything
+# else JetStream refuses (a message over the stream's size limit, a bad
+# header) would be refused again: it fails the bridge at once.
 _RETRY = (
     nats.errors.TimeoutError,
     nats.errors.ConnectionClosedError,
@@ -157,6 +160,27 @@ class BridgeStats:
         )
 
 
+_NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
+
+
+def check_nats_url(url: str) -> str:
+    """``url`` if it names a NATS server (``nats://[user:pass@]host[:port]``).
+
+    Raises:
+        ValueError: it does not (the URL is not echoed: it may hold a password).
+    """
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        parsed = URL()
+    if parsed.scheme not in _NATS_SCHEMES or not parsed.host:
+        raise ValueError(
+            "the NATS URL must look like nats://[user:password@]host[:port] "
+            f"(schemes {', '.join(sorted(_NATS_SCHEMES))})"
+        )
+    return url
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     name = type(exc).__name__
@@ -200,10 +224,10 @@ class Nats:
             reconnect_wait: Seconds between attempts at one server.
         """
         client = NatsClient()
-        link = cls(client, url, log or logger.info)
+        link = cls(client, check_nats_url(url), log or logger.info)
 
         async def on_error(exc: Exception) -> None:
-            link.say(f"nats: {_describe(exc)}")
+            link.say(f"nats: {_describe(exc)} ({link.shown})")
 
         async def on_disconnected() -> None:
             link.say(f"nats: disconnected from {link.shown}")

@@ -21,7 +21,7 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from .cli import EXIT_CODES, EXIT_INTERRUPTED, EXIT_USAGE, describe
@@ -84,8 +84,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 
 def _feeds(args: argparse.Namespace) -> list[Feed]:
     """The feeds this process runs; ValueError naming what is wrong."""
+    from .bridge import check_nats_url  # noqa: PLC0415 - nats-py is an optional extra
+
     if not args.nats:
         raise ValueError("--nats NATS_URL (or $NATS_URL) is required")
+    check_nats_url(args.nats)
     if args.publish_timeout <= 0:
         raise ValueError(f"--publish-timeout must be > 0, got {args.publish_timeout}")
     if args.feeds is not None:
@@ -146,12 +149,14 @@ async def _run(feeds: list[Feed], args: argparse.Namespace) -> int:
                     log=say,
                 )
                 runs[asyncio.create_task(bridge.run())] = feed.name
-            return await _wait(runs, args)
+            return await _wait(runs, args, link.scrub)
     finally:
         await link.close()
 
 
-async def _wait(runs: dict[asyncio.Task[Any], str], args: argparse.Namespace) -> int:
+async def _wait(
+    runs: dict[asyncio.Task[Any], str], args: argparse.Namespace, scrub: Callable[[str], str]
+) -> int:
     """Wait for every feed; the first that fails ends them all (a supervisor
     restarts the worker; its other replicas keep the feeds flowing)."""
     from .bridge import NoStream, PublishFailed  # noqa: PLC0415
@@ -166,14 +171,15 @@ async def _wait(runs: dict[asyncio.Task[Any], str], args: argparse.Namespace) ->
         exc = task.exception()
         if exc is None:
             continue
-        _say(args, runs[task])(f"error: {exc}")
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt and the like
+        name = "" if isinstance(exc, WSClientError) else f"{type(exc).__name__}: "
+        _say(args, runs[task])(f"error: {scrub(name + str(exc))}")
         if isinstance(exc, PublishFailed):
             return EXIT_PUBLISH_FAILED
         if isinstance(exc, NoStream):
             return EXIT_NO_STREAM
-        if isinstance(exc, WSClientError):
-            return EXIT_CODES.get(type(exc), 1)
-        raise exc
+        return EXIT_CODES.get(type(exc), 1)
     return 0
 
 
@@ -182,7 +188,7 @@ def main(argv: Sequence[str]) -> int:
     args = _parse(argv)
     try:
         feeds = _feeds(args)
-    except (ValueError, TypeError, OSError) as exc:
+    except (ValueError, TypeError, OSError, ImportError) as exc:
         print(f"wsclient bridge: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not feeds:
