@@ -3,7 +3,8 @@ nats-py publishing the same messages directly.
 
 ``python -m bench.bridge`` starts a nats-server (JetStream, memory storage, a
 free loopback port, a temporary store) and the benchmark's WebSocket server
-(:mod:`bench.server`, its own process), then alternates, round by round:
+(:mod:`bench.server`, its own process), then runs both, round by round
+(which goes first alternates):
 
 - **direct**: nats-py ``js.publish`` of N copies of the message, each
   awaited (acknowledged) before the next;
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from nats.js.api import StorageType, StreamConfig
 
-from tests.nats import NatsServer
+from tests.nats_server import NatsServer
 from wsclient import ReconnectPolicy, Session, Stop
 from wsclient.bridge import Bridge, Nats
 
@@ -75,10 +76,14 @@ async def measure(count: int, size: int, rounds: int) -> dict[str, Summary]:
             await link.js.add_stream(config)
             data = payload(size).encode()
             url = feed.url(f"/stream?size={size}&count={count}")
-            for _ in range(rounds):
+            for turn in range(rounds):
                 async with asyncio.timeout(_ROUND_TIMEOUT):
-                    direct.append(count / await _direct(link, data, count))
-                    seconds, published = await _bridged(link, url)
+                    if turn % 2:  # who goes first alternates: neither always gets a warm start
+                        seconds, published = await _bridged(link, url)
+                        direct.append(count / await _direct(link, data, count))
+                    else:
+                        direct.append(count / await _direct(link, data, count))
+                        seconds, published = await _bridged(link, url)
                 if published != count:
                     raise RuntimeError(f"the bridge published {published} of {count}")
                 bridged.append(count / seconds)

@@ -22,12 +22,12 @@ from wsclient import ReconnectPolicy, Stop
 from wsclient.bridge import Bridge, BridgeError, Nats, NoStream, PublishFailed, bridge
 from wsclient.bridge_cli import EXIT_NO_STREAM, main
 from wsclient.cli import describe
-from wsclient.feeds import Feed, assign
+from wsclient.feeds import Feed, assign, load_feeds
 from wsclient.session import Session
 from wsclient.testing import FakeClock
 from wsclient.testing.feed import TickFeed
 
-from .nats import NatsServer, read_stream, until
+from .nats_server import NatsServer, read_stream, until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -243,8 +243,6 @@ def feeds_file(tmp_path: Path, feeds: list[TickFeed]) -> tuple[Path, list[Feed]]
         ]
     path = tmp_path / "feeds.toml"
     path.write_text("\n".join(lines))
-    from wsclient.feeds import load_feeds  # noqa: PLC0415
-
     return path, load_feeds(path)
 
 
@@ -282,7 +280,8 @@ async def test_three_workers_twelve_feeds_two_replicas_a_worker_killed_every_fee
         for feed in feeds:  # each feed runs on exactly two workers
             await until(lambda f=feed: f.replicas[0].received == ["hello"] * 2, "two bridges")
         for worker, process in enumerate(processes, 1):
-            await until(lambda p=process: p.text.count("publishing to") == 8, "8 feeds each")
+            count = len(mine[worker])
+            await until(lambda p=process, n=count: p.text.count("publishing to") == n, "its feeds")
             published = {
                 line.split("[")[1].split("]")[0]
                 for line in process.lines
