@@ -163,22 +163,26 @@ class BridgeStats:
 _NATS_SCHEMES = frozenset({"nats", "tls", "ws", "wss"})
 
 
-def check_nats_url(url: str) -> str:
-    """``url`` if it names a NATS server (``nats://[user:pass@]host[:port]``).
+def check_nats_url(url: str) -> list[str]:
+    """The servers ``url`` names: ``nats://[user:pass@]host[:port]``, or
+    several joined by commas (the seeds of a cluster), as the nats CLI takes.
 
     Raises:
-        ValueError: it does not (the URL is not echoed: it may hold a password).
+        ValueError: one does not name a server (it is not echoed: it may
+            hold a password).
     """
-    try:
-        parsed = URL(url)
-    except (ValueError, TypeError):
-        parsed = URL()
-    if parsed.scheme not in _NATS_SCHEMES or not parsed.host:
-        raise ValueError(
-            "the NATS URL must look like nats://[user:password@]host[:port] "
-            f"(schemes {', '.join(sorted(_NATS_SCHEMES))})"
-        )
-    return url
+    servers = [part.strip() for part in url.split(",")]
+    for server in servers:
+        try:
+            parsed = URL(server)
+        except (ValueError, TypeError):
+            parsed = URL()
+        if parsed.scheme not in _NATS_SCHEMES or not parsed.host:
+            raise ValueError(
+                "the NATS URL must look like nats://[user:password@]host[:port], several "
+                f"joined by commas (schemes {', '.join(sorted(_NATS_SCHEMES))})"
+            )
+    return servers
 
 
 def _describe(exc: BaseException) -> str:
@@ -195,13 +199,17 @@ class Nats:
     credentials in everything it says.
     """
 
-    def __init__(self, client: NatsClient, url: str, log: Log) -> None:
+    def __init__(self, client: NatsClient, servers: Sequence[str], log: Log) -> None:
         self.client = client
         self.js: JetStreamContext = client.jetstream()
-        self.shown = redact_url(URL(url))
+        self.shown = ",".join(redact_url(URL(server)) for server in servers)
         self._redactor = Redactor()
-        self._redactor.add_url(URL(url))
+        for server in servers:
+            self._redactor.add_url(URL(server))
         self._log = log
+
+    def __repr__(self) -> str:
+        return f"<Nats {self.shown}>"
 
     def scrub(self, text: str) -> str:
         """``text`` with the NATS URL's secrets masked."""
@@ -218,13 +226,15 @@ class Nats:
         """Connect to ``url`` (``nats://user:pass@host:4222``), retrying for ever.
 
         Args:
-            url: The NATS server; its credentials are never shown.
+            url: The NATS server, or several joined by commas; credentials
+                are never shown.
             log: Where the connection's life is told (default: the
                 ``wsclient.bridge`` logger at INFO).
             reconnect_wait: Seconds between attempts at one server.
         """
+        servers = check_nats_url(url)
         client = NatsClient()
-        link = cls(client, check_nats_url(url), log or logger.info)
+        link = cls(client, servers, log or logger.info)
 
         async def on_error(exc: Exception) -> None:
             link.say(f"nats: {_describe(exc)} ({link.shown})")
@@ -236,7 +246,7 @@ class Nats:
             link.say(f"nats: reconnected to {link.shown}")
 
         await client.connect(
-            url,
+            servers,
             error_cb=on_error,
             disconnected_cb=on_disconnected,
             reconnected_cb=on_reconnected,
