@@ -16,6 +16,8 @@ the line before it (invisible on the site and on GitHub):
   snippets: ``--8<--``, a path, ``--8<--``) is that file, which
   ``test_examples.py`` runs and ``.ci/run`` type-checks.
 - ``bash``, ``console``, ``text``: shell commands and output, not run.
+- ``toml``: only an included ``examples/feeds.toml``, which the feeds-file
+  tests parse.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from . import docs_tables
 ROOT = Path(__file__).parent.parent
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
 SOURCES = [ROOT / "README.md", *PAGES]
-LANGUAGES = {"python", "bash", "console", "text"}
+LANGUAGES = {"python", "bash", "console", "text", "toml"}
 FENCE = re.compile(
     r"(?:^<!-- doc: (?P<directive>[\w ,]+) -->\n)?^```(?P<lang>\S*)[^\n]*\n(?P<body>.*?)^```\n",
     re.MULTILINE | re.DOTALL,
@@ -254,6 +256,15 @@ def test_included_files_are_the_runnable_examples() -> None:
     for path in included:
         assert path.startswith("examples/"), path  # run by test_examples.py
         assert (ROOT / path).is_file(), path
+
+
+def test_toml_blocks_are_the_feeds_files_the_tests_parse() -> None:
+    # A feeds file shown in the docs is included from examples/, which
+    # test_feeds_file.py parses with wsclient.feeds: no TOML is written inline.
+    tomls = [b for b in BLOCKS if b.lang == "toml"]
+    assert tomls
+    for block in tomls:
+        assert includes(block) == ["examples/feeds.toml"], block.name
 
 
 # -- blocks that run -----------------------------------------------------------------------

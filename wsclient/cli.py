@@ -59,7 +59,7 @@ from .events import (
 from .policy import ReconnectPolicy, Stop
 from .session import connect
 
-__all__ = ["EXIT_CODES", "describe", "main"]
+__all__ = ["EXIT_CODES", "EXIT_INTERRUPTED", "EXIT_USAGE", "describe", "main"]
 
 EXIT_CODES: dict[type[BaseException] | None, int] = {
     None: 0,
@@ -425,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .demo import run_demo  # noqa: PLC0415 - imports rich, for the demo only
 
             return run_demo(argv[1:])
+        if argv[:1] == ["bridge"]:
+            from .bridge_cli import main as run_bridge  # noqa: PLC0415 - nats-py, an extra
+
+            return run_bridge(argv[1:])
         args = _parse_connect(argv)
         try:
             conn = _connection(args)
