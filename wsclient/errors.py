@@ -104,7 +104,8 @@ class RetriesExhausted(WSClientError):
     def __init__(self, attempts: int, cause: Disconnect):
         self.attempts = attempts
         self.cause = cause
-        super().__init__(f"gave up after {attempts} attempts; last: {cause.describe()}")
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        super().__init__(f"gave up after {tries}; last: {cause.describe()}")
 
 
 class ConnectionClosed(WSClientError):
