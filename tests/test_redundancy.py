@@ -6,9 +6,11 @@ the docs say."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -273,3 +275,55 @@ async def test_metrics_and_logs_name_each_leg_and_the_merge_counts_its_copies(
 
 def named(metric: str, name: str, **attributes: Any) -> tuple[str, frozenset[tuple[str, Any]]]:
     return metric, frozenset({"wsclient.name": name, **attributes}.items())
+
+
+async def test_the_rest_of_the_connection_answers_for_its_legs(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    seen_in_hook: list[int] = []
+
+    async def on_connect(conn: wsclient.Connection) -> None:
+        async for msg in conn:  # on_connect iterates over its own leg's socket
+            seen_in_hook.append(key(msg)[1])
+            break
+        assert conn.response_headers is not None
+        assert conn.protocol is None
+
+    async with TickFeed(2, interval=0.1, count=200, clock=clock) as feed:
+        conn = wsclient.connect(
+            feed.urls, **options, redundancy=2, sequence=key, on_connect=on_connect
+        )
+        assert (conn.closed, conn.close_code, conn.protocol, conn.response_headers) == (
+            False,
+            None,
+            None,
+            None,
+        )
+        async with conn:
+            assert "2 legs" in repr(conn)
+            seen = await merged(conn, 10)
+            assert await conn.ping() >= 0
+            [batch] = [b async for b in _first(conn.batches())]
+            assert batch
+            await conn.send_bytes(b"\x00order")  # to one leg; never to both
+            await conn.rotate()  # leg by leg, make before break
+            seen += await merged(conn, 40)  # (the last leg's successor is adopted meanwhile)
+            await conn.reconnect()  # every leg at once
+            await conn.resume()
+            seen += await merged(conn, 120)
+            assert [leg.stats.connects for leg in conn.legs] == [3, 3]
+            with pytest.raises(wsclient.InvalidState, match="already receiving"):
+                async with asyncio.timeout(5):
+                    await asyncio.gather(conn.receive(), conn.receive())
+            assert (conn.unsent, conn.unconfirmed) == ([], [])
+        assert conn.closed
+        assert conn.close_code == 1000
+    assert len(seen_in_hook) == 6  # on_connect ran on every socket of both legs
+    ints = [s for s in seen if isinstance(s, int)]
+    assert ints == sorted(set(ints))  # once each, in order (the reconnect may leave a gap)
+
+
+async def _first(batches: AsyncIterator[list[WSMessage]]) -> AsyncIterator[list[WSMessage]]:
+    async for batch in batches:
+        yield batch
+        return
