@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 import logging
+import random
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -327,3 +328,88 @@ async def _first(batches: AsyncIterator[list[WSMessage]]) -> AsyncIterator[list[
     async for batch in batches:
         yield batch
         return
+
+
+@pytest.mark.parametrize("every_leg", [True, False])
+async def test_close_from_on_connect_ends_every_leg_without_waiting_on_itself(
+    options: dict[str, Any], clock: FakeClock, every_leg: bool
+) -> None:
+    # A refused login is refused on every leg (or seen on one): on_connect
+    # closes, and the close must not wait for the hook that calls it.
+    async def on_connect(conn: wsclient.Connection) -> None:
+        msg = await conn.receive()  # the server's answer
+        if every_leg or conn.url.endswith(f":{feed.urls[0].port}/feed"):
+            await conn.close(4000, f"refused at {key(msg)[1]}")
+
+    async with TickFeed(2, interval=0.1, count=100, clock=clock) as feed:
+        conn = wsclient.connect(
+            feed.urls, **options, redundancy=2, sequence=key, on_connect=on_connect
+        )
+        async with asyncio.timeout(10), conn:
+            async for _ in conn.stream():
+                pass
+    assert [leg.state for leg in conn.legs] == [State.CLOSED, State.CLOSED]
+
+
+async def test_close_from_one_legs_on_event_closes_every_leg(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    conn: wsclient.Connection | None = None
+
+    async def on_event(event: wsclient.Event) -> None:
+        if isinstance(event, Disconnected) and event.code == 4001:  # "banned": stop
+            assert conn is not None
+            await conn.close()
+
+    async with TickFeed(2, interval=0.1, count=100, clock=clock) as feed:
+        conn = wsclient.connect(
+            feed.urls, **{**options, "on_event": on_event}, redundancy=2, sequence=key
+        )
+        async with asyncio.timeout(10), conn:
+            seen = await merged(conn, 5)
+            await feed.replicas[0].restart(4001)  # leg 1 only
+            async for _ in conn.stream():
+                pass
+    assert [leg.state for leg in conn.legs] == [State.CLOSED, State.CLOSED]
+    assert contiguous(seen)
+
+
+async def test_a_stream_starts_at_the_earliest_copy_of_any_leg(
+    options: dict[str, Any], clock: FakeClock
+) -> None:
+    async with TickFeed(2, interval=0.1, count=30, clock=clock) as feed:
+        feed.replicas[0].lose = {1, 2, 3, 4, 5}  # leg 1 missed the first ticks
+        async with wsclient.connect(feed.urls, **options, redundancy=2, sequence=key) as conn:
+            await clock.sleep(1.05)  # both legs' backlogs wait; leg 1's is read first
+            seen = await merged(conn, 12)
+    assert seen == list(range(1, 13))
+    assert conn.stats.duplicates == 7  # leg 2's copies of 6-12, and none of 1-5
+
+
+@pytest.mark.parametrize("seed", [4, 10])
+async def test_a_send_made_while_every_leg_was_down_goes_out_before_later_ones(
+    options: dict[str, Any], clock: FakeClock, seed: int
+) -> None:
+    def up(conn: wsclient.Connection) -> bool:
+        return conn.state is State.CONNECTED
+
+    async with TickFeed(1, interval=0.1, count=None, clock=clock) as feed:
+        replica = feed.replicas[0]
+        conn = wsclient.connect(
+            feed.urls, **{**options, "rng": random.Random(seed)}, redundancy=2, sequence=key
+        )
+        async with conn:
+            await merged(conn, 3)
+            await replica.restart(1012)  # both legs are on it: both down for 5-30 s
+            while up(conn):
+                await clock.sleep(0.01)
+            await conn.send_str("A")  # buffered on one leg
+            [holder] = [leg for leg in conn.legs if leg.unsent]
+            while not up(conn):
+                await clock.sleep(0.01)
+            assert not up(holder)  # (the case: the other leg came back first)
+            await conn.send_str("B")
+            while len(replica.received) < 2:
+                await clock.sleep(0.01)
+            assert conn.unsent == []
+    assert replica.received == ["A", "B"]

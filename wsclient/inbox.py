@@ -146,8 +146,12 @@ class Inbox:
         """The next message, or the marker of a boundary crossed on the way
         to it, if there is one now (``None`` if not); raises how the
         connection ended once nothing is left."""
-        if self.messages:
-            return self.messages.popleft()
+        messages = self.messages
+        if messages:
+            msg = messages.popleft()
+            if not messages:
+                self.resume_reader()  # drained: the reader may read on
+            return msg
         return self._next_segment()
 
     def watch(self, waiter: asyncio.Future[None]) -> None:

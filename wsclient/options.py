@@ -176,7 +176,8 @@ class Options:
             reconnect costs the merged stream nothing while another delivers.
         gap_timeout: With ``redundancy``, how many seconds a hole in a stream
             waits for another leg's copy before its ``Gap`` is announced (at
-            once when every running leg has passed the hole without it).
+            once when every running leg has passed the hole without it; at
+            most ``max_queue`` messages wait behind it).
     """
 
     policy: ReconnectPolicy = field(default_factory=ReconnectPolicy.default)

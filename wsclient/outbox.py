@@ -114,6 +114,17 @@ class Outbox:
             )
         self._queue.append((message, 0))
 
+    def take(self) -> Outgoing | None:
+        """The oldest send waiting for the next socket (not one to send
+        again), taken out to go elsewhere; ``None`` if none waits."""
+        return self._queue.popleft()[0] if self._queue else None
+
+    def put_back(self, message: Outgoing) -> None:
+        """Return a message :meth:`take` gave, at the head."""
+        if self._queue is None:
+            self._queue = deque()
+        self._queue.appendleft((message, 0))
+
     def unsent(self) -> list[str | bytes]:
         """The payloads still waiting, oldest first."""
         return [data for queue in (self._again, self._queue) for (data, _), _ in queue or ()]

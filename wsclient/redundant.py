@@ -10,8 +10,9 @@ stream nothing while another leg delivers.
 
 Where things go: ``on_connect`` and the subscriptions run on every leg, and
 what ``on_connect`` reads and sends uses its own leg's socket; the
-application's other sends go to one leg (the first that is connected, else
-the first still running, which buffers them), not to all.
+application's other sends go to one leg, not to all: the first that is
+connected, after what legs that are down hold from before (moved to it, in
+order); with no leg up, to the first still running, which buffers them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from aiohttp import WSMessage
 
 from .clock import call_later
 from .connection import Connection, check_close
+from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState
 from .events import Event, Gap, Reconnected
 from .gate import hook_of
@@ -34,6 +36,7 @@ from .lifecycle import notify
 from .link import Link
 from .merge import Merge
 from .options import OnEvent, Options
+from .outbox import Outbox, Outgoing, utf8_size
 from .sequence import Key
 from .state import TERMINAL, State
 from .stats import Stats
@@ -81,6 +84,17 @@ class _Merged:
         )
 
 
+async def _move(outbox: Outbox, to: Connection) -> None:
+    """Send what ``outbox`` holds for its leg's next socket through ``to``,
+    oldest first (what is not sent stays where it was)."""
+    while (message := outbox.take()) is not None:
+        try:
+            await to._sender.send(message)
+        except BaseException:
+            outbox.put_back(message)
+            raise
+
+
 def _tagged(on_event: OnEvent, leg: int, event: Event) -> object:
     return on_event(dataclasses.replace(event, leg=leg))  # type: ignore[arg-type]
 
@@ -102,6 +116,7 @@ class Redundant(Connection):
         "_name",
         "_on_event",
         "_release",
+        "_sending",
         "_waiting",
     )
 
@@ -121,10 +136,11 @@ class Redundant(Connection):
         assert options.name is not None  # (the session names it)
         self._name = options.name
         self._release = release
-        self._merge = Merge(options.redundancy, options.gap_timeout)
+        self._merge = Merge(options.redundancy, options.gap_timeout, options.max_queue)
         self._ended: dict[int, BaseException] = {}  # leg -> how its messages ended
         self._gone = 0  # legs whose supervisor has finished
         self._waiting = False
+        self._sending = asyncio.Lock()
         on_connect, on_stale, on_event = options.on_connect, options.on_stale, options.on_event
 
         def leg_options(leg: int) -> Options:
@@ -266,6 +282,17 @@ class Redundant(Connection):
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close every leg for good (see :meth:`Connection.close`)."""
         check_close(code, reason)
+        current = asyncio.current_task()
+        if any(leg._core.owns(current) for leg in self._legs):
+            # Called from a task a leg's supervisor waits on (its on_connect,
+            # on_event, on_stale): waiting for any leg could wait for this
+            # very task, or for another leg's hook that waits for this one.
+            # Every leg is told to close (the others' waits cut short), and
+            # each ends by itself.
+            why = Disconnect(code, reason, kind=DisconnectKind.USER)
+            for leg in self._legs:
+                leg._core.close(why, cancel=not leg._core.owns(current))
+            return
         await asyncio.gather(*(leg.close(code, reason) for leg in self._legs))
 
     async def reconnect(self) -> None:
@@ -371,9 +398,11 @@ class Redundant(Connection):
         while True:
             if ready:
                 if ready[0].__class__ is Gap:
-                    # Told before it leaves the queue: a cancelled telling loses nothing.
-                    await notify(self._on_event, ready[0])
+                    # Taken before it is told: a second receiver meanwhile
+                    # (or this one, if the telling is cancelled) goes on
+                    # with the message after it, and it is told once.
                     gap = ready.popleft()
+                    await notify(self._on_event, gap)
                     if markers:
                         return gap
                     continue
@@ -435,27 +464,43 @@ class Redundant(Connection):
 
     # -- sending --------------------------------------------------------------------------
 
-    def _sending_leg(self) -> Connection:
-        """on_connect's leg; else the first connected leg; else the first
-        still running (it buffers); else the first (it raises)."""
-        return (
-            self._hook_leg()
-            or self._up()
-            or next((leg for leg in self._legs if leg.state not in TERMINAL), self._legs[0])
-        )
-
     async def send_str(self, data: str) -> None:
         """Send a TEXT message on one leg (see the module's docstring)."""
-        await self._sending_leg().send_str(data)
+        if not isinstance(data, str):
+            raise TypeError(f"send_str takes a str, got {type(data).__name__}")
+        await self._send((data, utf8_size(data)))
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a BINARY message on one leg (see the module's docstring)."""
-        await self._sending_leg().send_bytes(data)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"send_bytes takes bytes, got {type(data).__name__}")
+        payload = bytes(data)
+        await self._send((payload, len(payload)))
+
+    async def _send(self, message: Outgoing) -> None:
+        """on_connect's leg sends its own; the application's go to the first
+        connected leg, after what legs that are down hold from before (moved
+        to it, in order); with no leg up, to the first still running (it
+        buffers them; they move to whichever leg is up at the next send)."""
+        hooked = self._hook_leg()
+        if hooked is not None:
+            await hooked._sender.send(message)
+            return
+        async with self._sending:  # (in order of the calls: moved ones first)
+            up = self._up()
+            if up is None:
+                leg = next((g for g in self._legs if g.state not in TERMINAL), self._legs[0])
+                await leg._sender.send(message)
+                return
+            for leg in self._legs:
+                if leg is not up and leg.state is not State.CONNECTED:
+                    await _move(leg._parts.outbox, up)
+            await up._sender.send(message)
 
     @property
     def subscriptions(self) -> list[Hashable]:
-        """The names subscribed (on every leg), oldest first."""
-        return self._legs[0].subscriptions
+        """The names subscribed on any leg, oldest first."""
+        return list(dict.fromkeys(name for leg in self._legs for name in leg.subscriptions))
 
     async def subscribe(self, name: Hashable, message: Any, *, unsubscribe: Any = None) -> None:
         """Subscribe on every running leg (on_connect: on its own leg)."""

@@ -330,7 +330,8 @@ def connect(url: UrlSource | Sequence[UrlSource], **options: Unpack[ConnectOptio
             delivers. Default: ``1``.
         gap_timeout (float): With ``redundancy``, seconds a hole in a stream
             waits for another leg's copy before its ``Gap`` (at once when
-            every running leg has passed it). Default: ``1.0``.
+            every running leg has passed it; at most ``max_queue`` messages
+            wait behind it). Default: ``1.0``.
         headers (Mapping[str, str] | Callable): Extra handshake headers, or a
             (sync or async) callable returning them, called before every
             attempt. The values of ``Authorization``, ``Cookie`` and
