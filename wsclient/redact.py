@@ -22,7 +22,8 @@ MASK = "***"
 # A secret shorter than this would scrub innocent text ("1", "ab"); such a
 # value is still masked wherever a URL is shown, by redact_url.
 _MIN_SECRET = 4
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", *_COOKIE_HEADERS})
 _SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth", "signature")
 
 
@@ -93,9 +94,8 @@ class Redactor:
 
     __slots__ = ("_parts",)
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self) -> None:
         self._parts: dict[_Secrets, None] = {}  # oldest first
-        self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Remember more secret values."""
@@ -122,6 +122,10 @@ class Redactor:
             if is_secret_header(name):
                 values.append(value)
                 values.extend(value.split()[1:])  # "Bearer <token>"
+                if name.lower() in _COOKIE_HEADERS:
+                    # "session=<token>; theme=dark": a server may echo one value alone.
+                    for pair in value.split(";"):
+                        values.append(pair.partition("=")[2].strip().strip('"'))
         self.add(values)
 
     def scrub(self, text: str) -> str:
