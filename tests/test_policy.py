@@ -6,14 +6,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsclient import Disconnect, DisconnectKind, Fail, HoldOff, Reconnect, ReconnectPolicy, Stop
+from wsclient import (
+    Disconnect,
+    DisconnectKind,
+    Fail,
+    HoldOff,
+    Reconnect,
+    ReconnectPolicy,
+    Refresh,
+    Stop,
+)
 from wsclient.backoff import HOLD_OFF, IMMEDIATE, STANDARD, Exponential, Uniform
 from wsclient.policy import CLOSE_CODES, HANDSHAKE_STATUSES, KINDS
 
 POLICY = ReconnectPolicy.default()
 RESTART = Uniform(5.0, 30.0)
 
-# What DESIGN.md says, written out independently of the table in policy.py.
+# The decision table in the documentation (README, "The default decisions"), written out
+# independently of the table in policy.py.
 EXPECTED_CODES: list[tuple[range, type, object]] = [
     (range(0, 1000), Fail, None),
     (range(1000, 1002), Reconnect, STANDARD),
@@ -198,3 +208,63 @@ def test_with_rule_rejects_a_non_decision() -> None:
 def test_repr_counts_added_rules() -> None:
     assert "0 rule" in repr(POLICY)
     assert "2 rule" in repr(POLICY.with_rule(4000, Stop()).with_status_rule(401, Stop()))
+
+
+@pytest.mark.parametrize(
+    ("statuses", "message"),
+    [
+        (1012, r"HTTP statuses within 100-599 \(close codes go to with_rule\), got 1012"),
+        (range(4000, 4100), r"within 100-599 \(close codes go to with_rule\), got range"),
+        (99, r"HTTP statuses within 100-599, got 99"),
+        (600, r"HTTP statuses within 100-599, got 600"),
+        (range(500, 601), r"within 100-599, got range\(500, 601\)"),
+    ],
+)
+def test_with_status_rule_takes_http_statuses_only(statuses: int | range, message: str) -> None:
+    """A close code given as a status would never match: an error up front."""
+    with pytest.raises(ValueError, match=message):
+        POLICY.with_status_rule(statuses, Fail())
+
+
+def test_with_status_rule_takes_the_whole_http_range() -> None:
+    custom = POLICY.with_status_rule(range(100, 600), Stop("any status"))
+    assert custom.for_status(100) == custom.for_status(599) == Stop("any status")
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("inf"), float("nan")])
+def test_max_retry_after_must_be_a_finite_positive_number(limit: float) -> None:
+    with pytest.raises(ValueError, match=r"max_retry_after must be a finite number > 0, got"):
+        ReconnectPolicy.default(max_retry_after=limit)
+
+
+def test_custom_rules_keep_max_retry_after() -> None:
+    custom = ReconnectPolicy.default(max_retry_after=42).with_rule(4000, Stop())
+    custom = custom.with_status_rule(418, Stop())
+    assert custom.max_retry_after == 42
+    decision = custom.decide(Disconnect(status=503, retry_after=3600))
+    assert isinstance(decision, HoldOff)
+    assert decision.wait == Uniform(42, 42)
+
+
+@pytest.mark.parametrize(
+    ("decision", "shown"),
+    [
+        (Reconnect(reason="1011 internal error"), "reconnect: 1011 internal error"),
+        (Refresh("token expired"), "refresh credentials: token expired"),
+        (Refresh(), "refresh credentials"),
+        (HoldOff(reason="1013 try again later"), "hold off: 1013 try again later"),
+        (HoldOff(), "hold off"),
+        (Fail("1008 policy violation"), "fail: 1008 policy violation"),
+        (Stop(), "stop"),
+    ],
+)
+def test_a_decision_reads_as_the_cli_and_the_logs_print_it(decision: object, shown: str) -> None:
+    assert str(decision) == shown
+
+
+@pytest.mark.parametrize("build", [Reconnect, HoldOff])
+def test_a_reason_passed_as_the_wait_gets_a_hint(build: type) -> None:
+    with pytest.raises(TypeError, match=r"a reason goes by name: \w+\(reason=\.\.\.\)"):
+        build("busy")
+    with pytest.raises(TypeError, match=r"must be a str, got int"):
+        build(STANDARD, 5)
