@@ -56,3 +56,10 @@ def test_forgetting_keeps_the_current_second_full() -> None:
         assert budget.reserve(100.0, float(ahead)) == ahead
     assert budget.reserve(100.5, 0.0) == 64.5  # the first second with room: 165
     assert repr(budget) == "ReconnectBudget(per_minute=60)"
+
+
+def test_the_default_budget_is_a_hundred_a_second() -> None:
+    budget = ReconnectBudget()
+    assert [budget.reserve(0.0, 0.0) for _ in range(100)] == [0.0] * 100
+    assert budget.reserve(0.0, 0.0) == 1.0
+    assert repr(budget) == "ReconnectBudget(per_minute=6000)"

@@ -156,3 +156,11 @@ def test_close_code_names_follow_the_iana_registry(code: int, name: str) -> None
 def test_who_ended_it(kind: DisconnectKind, by: Initiator) -> None:
     """The ``initiated_by`` of every Disconnected event."""
     assert Disconnect(1000, kind=kind).initiated_by is by
+
+
+def test_a_handshake_failure_without_a_status_is_not_a_rejection() -> None:
+    """HandshakeRejected always carries the status the server sent."""
+    error = Disconnect(kind=DisconnectKind.HANDSHAKE, detail="no response").to_error()
+    assert isinstance(error, ConnectionFailed)
+    frame = Disconnect(1011, status=None).to_error()
+    assert isinstance(frame, FatalClose)

@@ -268,3 +268,77 @@ def test_a_reason_passed_as_the_wait_gets_a_hint(build: type) -> None:
         build("busy")
     with pytest.raises(TypeError, match=r"must be a str, got int"):
         build(STANDARD, 5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        (DisconnectKind.CLOSE, 1005),  # a close frame without a code
+        (DisconnectKind.PROTOCOL, 1002),
+        (DisconnectKind.LOST, 1006),
+        (DisconnectKind.HEARTBEAT, 1006),
+        (DisconnectKind.STALE, 1006),
+    ],
+)
+def test_an_end_without_a_code_is_decided_by_the_code_it_stands_for(
+    kind: DisconnectKind, code: int
+) -> None:
+    custom = POLICY.with_rule(code, Stop(f"rule for {code}"))
+    assert custom.decide(Disconnect(kind=kind)) == Stop(f"rule for {code}")
+
+
+@pytest.mark.parametrize("codes", [0, 65535, range(65530, 65536), range(0, 65536)])
+def test_with_rule_takes_every_close_code_from_0_to_65535(codes: int | range) -> None:
+    custom = POLICY.with_rule(codes, Stop("mine"))
+    assert custom.for_code(codes if isinstance(codes, int) else codes[-1]) == Stop("mine")
+
+
+@pytest.mark.parametrize("decision", [Refresh(), HoldOff(), Reconnect(), Fail(), Stop()])
+def test_every_kind_of_decision_can_be_a_rule(decision: Fail) -> None:
+    assert POLICY.with_rule(4000, decision).for_code(4000) is decision
+    assert POLICY.with_status_rule(401, decision).for_status(401) is decision
+
+
+def test_with_status_rule_rejects_a_non_decision() -> None:
+    with pytest.raises(TypeError, match="decision must be"):
+        POLICY.with_status_rule(401, "refresh")  # type: ignore[arg-type]
+
+
+def test_a_table_without_a_row_for_a_code_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no rule for 1000"):
+        ReconnectPolicy(codes=()).for_code(1000)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_holds_off_a_429_or_503_at_least_as_long_as_asked(status: int) -> None:
+    decision = POLICY.decide(Disconnect(status=status, retry_after=100))
+    assert decision == HoldOff(
+        Uniform(100, 120), f"{status} with Retry-After 100 s (RFC 9110 §10.2.3)"
+    )
+    assert POLICY.decide(Disconnect(status=status, retry_after=1)) == HoldOff(
+        Uniform(1, 5), f"{status} with Retry-After 1 s (RFC 9110 §10.2.3)"
+    )
+
+
+def test_retry_after_on_another_status_or_against_a_users_fail_is_not_honoured() -> None:
+    assert POLICY.decide(Disconnect(status=500, retry_after=100)) == POLICY.for_status(500)
+    failing = POLICY.with_status_rule(503, Fail("maintenance"))
+    assert failing.decide(Disconnect(status=503, retry_after=100)) == Fail("maintenance")
+    assert POLICY.decide(Disconnect(status=503)) == POLICY.for_status(503)
+
+
+def test_retry_after_is_never_waited_longer_than_ten_minutes_by_default() -> None:
+    assert POLICY.max_retry_after == 600
+    assert ReconnectPolicy().max_retry_after == 600
+    decision = POLICY.decide(Disconnect(status=429, retry_after=86400))
+    assert isinstance(decision, HoldOff)
+    assert decision.wait == Uniform(600, 600)
+
+
+def test_repr_counts_rules_of_both_tables() -> None:
+    assert repr(POLICY.with_rule(4000, Stop())) == (
+        "<ReconnectPolicy with 1 rule(s) over the defaults>"
+    )
+    assert repr(POLICY.with_status_rule(401, Stop())) == (
+        "<ReconnectPolicy with 1 rule(s) over the defaults>"
+    )

@@ -123,6 +123,31 @@ def test_a_bug_is_not_mistaken_for_a_network_error() -> None:
     assert from_exception(KeyError("oops"), Redactor()) is None
 
 
+def test_safe_headers_are_the_ones_that_explain_a_rejection() -> None:
+    kept = {
+        "Retry-After": "7",
+        "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Server": "nginx",
+        "Content-Type": "text/html",
+        "Content-Length": "12",
+        "WWW-Authenticate": 'Bearer realm="feed"',
+        "Location": "wss://h/p",
+        "Via": "1.1 proxy",
+        "Sec-WebSocket-Version": "13",
+    }
+    assert safe_headers({**kept, "Cookie": "c=1", "X-Request-Id": "r"}) == kept
+    assert safe_headers(None) == {}
+
+
+def test_an_invalid_code_aiohttp_refused_is_kept_as_received() -> None:
+    refused = aiohttp.WebSocketError(1002, "Invalid close code: 5000")
+    end = from_message(aiohttp.WSMessage(WSMsgType.ERROR, refused, None), Redactor())
+    assert (end.kind, end.code, end.received_code) == (DisconnectKind.PROTOCOL, 1002, 5000)
+    other = aiohttp.WebSocketError(1007, "Invalid UTF-8 in text frame")
+    end = from_message(aiohttp.WSMessage(WSMsgType.ERROR, other, None), Redactor())
+    assert (end.code, end.received_code) == (1007, None)
+
+
 def test_safe_headers_keep_retry_after_and_drop_cookies() -> None:
     kept = safe_headers(
         {
