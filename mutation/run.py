@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import gc
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -47,6 +48,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import cast
 
+import hypothesis
 import pytest
 
 HERE = Path(__file__).resolve().parent
@@ -421,6 +423,10 @@ def _pytest_args(tests: list[str], timeout: float) -> list[str]:
         # ships a plugin (wsclient.testing): its import hook would load the
         # module from the file, not the mutant.
         "--assert=plain",
+        # It collects garbage thrice at the end of every session: a third of
+        # a small module's run, for warnings nobody reads here.
+        "-p",
+        "no:unraisableexception",
         "-o",
         f"timeout={timeout:g}",
     ]
@@ -437,6 +443,8 @@ def _warm_up(tests: list[str]) -> None:
         finally:
             sys.stdout, sys.stderr = saved
     _forget_project()
+    gc.collect()
+    gc.freeze()  # what the children inherit is never scanned by their collections
 
 
 def _child(module: Module, code: CodeType | None, timeout: float) -> None:
@@ -445,6 +453,12 @@ def _child(module: Module, code: CodeType | None, timeout: float) -> None:
     if not os.environ.get("MUTATION_VERBOSE"):
         os.dup2(null, 1)
         os.dup2(null, 2)
+    # Property tests: fewer examples, the same ones on every run, nothing
+    # remembered between runs (a mutant's failing example must not leak).
+    hypothesis.settings.register_profile(
+        "mutation", max_examples=25, derandomize=True, database=None, deadline=None
+    )
+    hypothesis.settings.load_profile("mutation")
     try:
         if code is not None:
             sys.meta_path.insert(0, _Loader(f"{PACKAGE}.{module.name}", module.path, code))

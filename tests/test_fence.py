@@ -45,7 +45,7 @@ def test_beyond_its_limit_the_oldest_are_dropped_and_counted() -> None:
 def test_a_pong_to_someone_elses_ping_confirms_nothing_even_if_it_ends_in_digits() -> None:
     fence = Fence(limit=10)
     fence.wrote(("a", 1))
-    fence.ponged(b"keepalive:7")  # as long as our prefix, and a number after it
+    fence.ponged(b"liveness:7")  # as long as our prefix, and a number after it
     assert fence.unconfirmed() == [(("a", 1), 0)]  # a first send: no strikes
 
 

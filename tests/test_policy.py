@@ -214,6 +214,7 @@ def test_repr_counts_added_rules() -> None:
     ("statuses", "message"),
     [
         (1012, r"HTTP statuses within 100-599 \(close codes go to with_rule\), got 1012"),
+        (1000, r"\(close codes go to with_rule\), got 1000"),
         (range(4000, 4100), r"within 100-599 \(close codes go to with_rule\), got range"),
         (99, r"HTTP statuses within 100-599, got 99"),
         (600, r"HTTP statuses within 100-599, got 600"),
@@ -229,6 +230,10 @@ def test_with_status_rule_takes_http_statuses_only(statuses: int | range, messag
 def test_with_status_rule_takes_the_whole_http_range() -> None:
     custom = POLICY.with_status_rule(range(100, 600), Stop("any status"))
     assert custom.for_status(100) == custom.for_status(599) == Stop("any status")
+
+
+def test_max_retry_after_may_be_under_a_second() -> None:
+    assert ReconnectPolicy.default(max_retry_after=0.5).max_retry_after == 0.5
 
 
 @pytest.mark.parametrize("limit", [0, -1, float("inf"), float("nan")])
@@ -260,6 +265,14 @@ def test_custom_rules_keep_max_retry_after() -> None:
 )
 def test_a_decision_reads_as_the_cli_and_the_logs_print_it(decision: object, shown: str) -> None:
     assert str(decision) == shown
+
+
+@pytest.mark.parametrize("build", [Refresh, Fail, Stop])
+def test_a_reason_must_be_a_str(build: type) -> None:
+    with pytest.raises(
+        TypeError, match=rf"{build.__name__}\(reason=\.\.\.\) must be a str, got int"
+    ):
+        build(1011)
 
 
 @pytest.mark.parametrize("build", [Reconnect, HoldOff])

@@ -86,12 +86,24 @@ def test_a_url_written_whole_becomes_its_redacted_form() -> None:
     assert r.scrub(f"to {bare.with_query(None)}!") == "to wss://feed.example/p!"
 
 
-def test_a_token_as_user_name_is_masked() -> None:
-    url = URL("wss://sk_live_0123456789@feed.example/p")
+def test_a_token_as_user_name_is_masked_raw_and_decoded() -> None:
+    url = URL("wss://sk_live%2F0123%40456@feed.example/p")
     assert redact_url(url) == "wss://***@feed.example/p"
     r = Redactor()
     r.add_url(url)
-    assert r.scrub("key sk_live_0123456789") == "key ***"
+    assert r.scrub("key sk_live/0123@456") == "key ***"
+    assert r.scrub("key sk_live%2F0123%40456") == "key ***"
+
+
+def test_a_url_with_secrets_too_short_to_scrub_alone_is_still_redacted_whole() -> None:
+    """A one-letter password, a three-digit pin: too short to mask in prose,
+    masked wherever the URL is written, raw or decoded, with or without its query."""
+    url = URL("wss://bob:%C3%A9@feed.example/p?pin=9z7")
+    r = Redactor()
+    r.add_url(url)
+    for whole in (url, url.with_query(None)):
+        for form in (str(whole), whole.human_repr()):
+            assert r.scrub(f"to {form}!") == f"to {redact_url(whole)}!", form
 
 
 def test_a_secret_of_four_characters_is_masked_and_a_shorter_one_is_not() -> None:

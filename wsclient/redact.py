@@ -72,7 +72,7 @@ def _values(found: Iterable[str]) -> tuple[str, ...]:
 def _url_secrets(url: URL) -> _Secrets:
     forms: dict[str, str] = {}
     bare = url.with_user(None)  # aiohttp shows URLs without their user info
-    for whole in (url, url.with_query(None), bare, bare.with_query(None)):
+    for whole in (url, url.with_query(None), bare):  # (bare without a query shows nothing)
         shown = redact_url(whole)
         for form in (str(whole), whole.human_repr()):
             if form != shown:
