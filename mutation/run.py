@@ -503,7 +503,7 @@ def _run(
         exit_code = os.waitstatus_to_exitcode(status)
         results[index] = (exit_code if exit_code >= 0 else -1, time.monotonic() - started)
         done = len(jobs) - len(todo) - len(running)
-        if done % 50 == 0 or done == len(jobs):
+        if sys.stderr.isatty() and (done % 50 == 0 or done == len(jobs)):
             print(f"  {done}/{len(jobs)}", file=sys.stderr, flush=True)
     return results
 
