@@ -305,9 +305,9 @@ class ReconnectPolicy:
         """A new policy deciding ``decision`` for a handshake rejected with ``statuses``.
 
         Raises:
-            ValueError: ``statuses`` is not an HTTP status (100-599), or a
-                range, within it: ``with_status_rule(1012, ...)`` is a close
-                code meant for :meth:`with_rule`.
+            ValueError: ``statuses`` is not an HTTP status (100-599) or a
+                range of them; ``with_status_rule(1012, ...)`` is a close
+                code, meant for :meth:`with_rule`.
         """
         _check_decision(decision)
         codes = _as_range(statuses, "statuses")
