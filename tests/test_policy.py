@@ -134,6 +134,8 @@ def test_handshake_statuses(status: int, expected: type) -> None:
         (DisconnectKind.TLS, Fail, None),
         (DisconnectKind.USER, Stop, None),
         (DisconnectKind.FORCED, Reconnect, IMMEDIATE),
+        (DisconnectKind.ROTATE, Reconnect, IMMEDIATE),  # the next socket is ready already
+        (DisconnectKind.STALE, Reconnect, STANDARD),
         (DisconnectKind.LOST, Reconnect, STANDARD),
         (DisconnectKind.HEARTBEAT, Reconnect, STANDARD),
     ],
