@@ -90,7 +90,7 @@ async def aiohttp_async_for(url: str, count: int) -> Run:
 
 async def aiohttp_receive(url: str, count: int) -> Run:
     """The leanest aiohttp loop: a bound ``receive`` and the data types
-    cached in a tuple (DESIGN.md's "lean ``await ws.receive()`` loop")."""
+    cached in a tuple: the "lean receive" row of the benchmark."""
     data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         receive = ws.receive

@@ -7,7 +7,16 @@ import random
 import pytest
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential, wait_fixed
 
-from wsclient.backoff import DecisionWait, Doubling, Exponential, Uniform, WaitStrategy
+from wsclient.backoff import (
+    HOLD_OFF,
+    IMMEDIATE,
+    STANDARD,
+    DecisionWait,
+    Doubling,
+    Exponential,
+    Uniform,
+    WaitStrategy,
+)
 
 from .conftest import Midpoint
 
@@ -39,6 +48,13 @@ def test_uniform_stays_in_range_and_ignores_repeats() -> None:
     assert Uniform(2, 2).delay(9, rng) == 2
 
 
+def test_the_named_strategies_are_the_documented_defaults() -> None:
+    """A forced reconnect or a rotation waits nothing; the others are README's."""
+    assert [IMMEDIATE.delay(n, random.Random(n)) for n in (1, 2, 50)] == [0, 0, 0]
+    assert Exponential(first=5.0, cap=60.0) == STANDARD
+    assert Doubling(low=30.0, high=120.0, cap=600.0) == HOLD_OFF
+
+
 def test_hold_off_doubles_on_repeats_up_to_ten_minutes() -> None:
     hold = Doubling()
     assert [hold.delay(n, Midpoint()) for n in (1, 2, 3, 4, 5)] == [75, 150, 300, 600, 600]
@@ -51,8 +67,14 @@ def test_hold_off_doubles_on_repeats_up_to_ten_minutes() -> None:
     [
         (lambda: Exponential(first=-1), "first"),
         (lambda: Exponential(cap=float("inf")), "cap"),
+        (lambda: Exponential(first=float("nan")), "first"),
         (lambda: Uniform(5, 1), "must not exceed"),
         (lambda: Uniform(float("nan"), 1), "low"),
+        (lambda: Uniform(0, float("nan")), "high"),
+        (lambda: Uniform(1, float("inf")), "high"),
+        (lambda: Uniform(-0.5, 1), "low"),
+        (lambda: Doubling(low=120, high=30), "must not exceed"),
+        (lambda: Doubling(low=-1), "low"),
         (lambda: Doubling(cap=-2), "cap"),
     ],
 )

@@ -1,4 +1,5 @@
-"""Black-box tests of wsclient's promises (DESIGN.md, README, public docstrings).
+"""Black-box tests of wsclient's promises (the decision table in the documentation, README,
+public docstrings).
 
 Every test talks to a real ``FaultServer`` on 127.0.0.1 and runs its waits in
 virtual time (``FakeClock``); nothing here knows how the client is built.

@@ -12,7 +12,9 @@ from wsclient import (
     HandshakeRejected,
     Initiator,
 )
-from wsclient.disconnect import is_valid_wire_code
+from wsclient.disconnect import close_code_name, is_valid_wire_code
+
+DNS = DisconnectKind.DNS
 
 
 @pytest.mark.parametrize(
@@ -73,15 +75,92 @@ def test_errors_by_kind() -> None:
     assert isinstance(Disconnect(1009, kind=DisconnectKind.PROTOCOL).to_error(), FatalClose)
 
 
-def test_initiated_by() -> None:
-    assert Disconnect(1000, kind=DisconnectKind.CLOSE).initiated_by is Initiator.SERVER
-    assert Disconnect(1006, kind=DisconnectKind.HEARTBEAT).initiated_by is Initiator.CLIENT
-    assert Disconnect(1006, kind=DisconnectKind.LOST).initiated_by is Initiator.TRANSPORT
-
-
 def test_describe() -> None:
     d = Disconnect(1002, "x", received_code=1006, kind=DisconnectKind.CLOSE)
     assert d.describe() == "close, code 1002, received 1006, reason 'x'"
     assert (
         Disconnect(status=429, kind=DisconnectKind.HANDSHAKE).describe() == "handshake, status 429"
     )
+
+
+def test_describe_keeps_the_detail_that_says_what_failed() -> None:
+    """The CLI and RetriesExhausted show it: a DNS failure names the host error."""
+    dns = Disconnect(detail="ClientConnectorDNSError: Name or service not known", kind=DNS)
+    assert dns.describe() == "dns, ClientConnectorDNSError: Name or service not known"
+    assert Disconnect(kind=DNS).describe() == "dns"
+    full = Disconnect(4001, "bye", detail="d", status=None, kind=DisconnectKind.CLOSE)
+    assert full.describe() == "close, code 4001, reason 'bye', d"
+
+
+def test_a_failure_without_a_code_raises_connection_failed_with_its_detail() -> None:
+    error = Disconnect(detail="ClientConnectorDNSError: no such host", kind=DNS).to_error()
+    assert isinstance(error, ConnectionFailed)
+    assert str(error) == "connection failed (dns): ClientConnectorDNSError: no such host"
+    assert str(Disconnect(kind=DNS).to_error()) == "connection failed (dns): dns"
+
+
+def test_a_close_frame_code_is_kept_as_sent() -> None:
+    for code in (1000, 1003, 1007, 1014, 3000, 4999):
+        assert Disconnect.from_close_frame(code, "r") == Disconnect(code, "r")
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        (1000, "NORMAL_CLOSURE"),
+        (1001, "GOING_AWAY"),
+        (1002, "PROTOCOL_ERROR"),
+        (1003, "UNSUPPORTED_DATA"),
+        (1004, "INVALID"),
+        (1005, "NO_STATUS_RCVD"),
+        (1006, "ABNORMAL_CLOSURE"),
+        (1007, "INVALID_PAYLOAD_DATA"),
+        (1008, "POLICY_VIOLATION"),
+        (1009, "MESSAGE_TOO_BIG"),
+        (1010, "MANDATORY_EXTENSION"),
+        (1011, "INTERNAL_ERROR"),
+        (1012, "SERVICE_RESTART"),
+        (1013, "TRY_AGAIN_LATER"),
+        (1014, "BAD_GATEWAY"),
+        (1015, "TLS_HANDSHAKE"),
+        (1016, "INVALID"),
+        (2999, "INVALID"),
+        (3000, "REGISTERED"),
+        (3999, "REGISTERED"),
+        (4000, "APPLICATION"),
+        (4999, "APPLICATION"),
+        (5000, "INVALID"),
+    ],
+)
+def test_close_code_names_follow_the_iana_registry(code: int, name: str) -> None:
+    """What the CLI prints beside a code."""
+    assert close_code_name(code) == name
+
+
+@pytest.mark.parametrize(
+    ("kind", "by"),
+    [
+        (DisconnectKind.CLOSE, Initiator.SERVER),
+        (DisconnectKind.HANDSHAKE, Initiator.SERVER),
+        (DisconnectKind.PROTOCOL, Initiator.CLIENT),
+        (DisconnectKind.HEARTBEAT, Initiator.CLIENT),
+        (DisconnectKind.STALE, Initiator.CLIENT),
+        (DisconnectKind.USER, Initiator.CLIENT),
+        (DisconnectKind.FORCED, Initiator.CLIENT),
+        (DisconnectKind.ROTATE, Initiator.CLIENT),
+        (DisconnectKind.LOST, Initiator.TRANSPORT),
+        (DisconnectKind.DNS, Initiator.TRANSPORT),
+        (DisconnectKind.TLS, Initiator.TRANSPORT),
+    ],
+)
+def test_who_ended_it(kind: DisconnectKind, by: Initiator) -> None:
+    """The ``initiated_by`` of every Disconnected event."""
+    assert Disconnect(1000, kind=kind).initiated_by is by
+
+
+def test_a_handshake_failure_without_a_status_is_not_a_rejection() -> None:
+    """HandshakeRejected always carries the status the server sent."""
+    error = Disconnect(kind=DisconnectKind.HANDSHAKE, detail="no response").to_error()
+    assert isinstance(error, ConnectionFailed)
+    frame = Disconnect(1011, status=None).to_error()
+    assert isinstance(frame, FatalClose)

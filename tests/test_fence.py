@@ -40,3 +40,17 @@ def test_beyond_its_limit_the_oldest_are_dropped_and_counted() -> None:
         fence.wrote((data, 1))
     assert [m for (m, _), _ in fence.unconfirmed()] == ["c", "d"]
     assert fence.dropped == 2
+
+
+def test_a_pong_to_someone_elses_ping_confirms_nothing_even_if_it_ends_in_digits() -> None:
+    fence = Fence(limit=10)
+    fence.wrote(("a", 1))
+    fence.ponged(b"liveness:7")  # as long as our prefix, and a number after it
+    assert fence.unconfirmed() == [(("a", 1), 0)]  # a first send: no strikes
+
+
+def test_a_fresh_fence_has_not_pinged() -> None:
+    """The link pings to confirm when the last such ping is old enough: a
+    fresh socket's first one is due at once, none is scheduled yet."""
+    fence = Fence(limit=10)
+    assert (fence.pinged_at, fence.timer, len(fence), fence.dropped) == (float("-inf"), None, 0, 0)

@@ -170,3 +170,30 @@ def test_a_malformed_key_is_a_type_error_that_says_so() -> None:
     merge = Merge(2, window=1.0, limit=1000)
     with pytest.raises(TypeError, match="seq of type str"):
         merge.offer(0, ("s", "1"), "x", 0.0, BOTH)  # type: ignore[arg-type]
+
+
+def test_a_resync_at_the_position_is_a_copy() -> None:
+    merge = Merge(1, window=1.0, limit=1000)
+    merge.offer(0, Resync("s", 100), "snap", 0.0, (0,))
+    merge.offer(0, Resync("s", 100), "snap again", 0.0, (0,))
+    assert (take(merge), merge.duplicates) == (["snap"], 1)
+
+
+def test_a_resync_past_held_messages_drops_them_and_releases_the_rest() -> None:
+    merge = Merge(2, window=1.0, limit=1000)
+    offer(merge, 0, 100)
+    offer(merge, 1, 100)
+    held = [*offer(merge, 0, 103), *offer(merge, 0, 105), *offer(merge, 0, 106)]
+    assert held == []  # holes at 101-102 and 104
+    merge.offer(1, Resync("s", 105), "1:snap105", 0.0, BOTH)
+    assert take(merge) == ["1:snap105", "0:106"]
+    assert (merge.duplicates, merge.gaps, merge.deadline()) == (3, 0, None)  # (100, 103, 105)
+
+
+def test_the_deadline_is_the_oldest_holes() -> None:
+    merge = Merge(2, window=1.0, limit=1000)
+    for stream, at in (("a", 5.0), ("b", 2.0)):
+        merge.offer(0, (stream, 1), "x", 0.0, BOTH)
+        merge.offer(1, (stream, 1), "x", 0.0, BOTH)
+        merge.offer(0, (stream, 3), "y", at, BOTH)
+    assert merge.deadline() == pytest.approx(3.0)

@@ -204,3 +204,19 @@ def test_stale_without_a_watchdog_reading_counts_until_now() -> None:
     end = Disconnect(1006, kind=DisconnectKind.STALE)
     assert stable(end, opened_at=0, read_at=0, data_at=None, now=30, stable_after=30)
     assert not stable(end, opened_at=0, read_at=0, data_at=None, now=29.9, stable_after=30)
+
+
+def test_stable_measures_from_when_the_socket_opened() -> None:
+    end = Disconnect(1011)
+    assert stable(end, opened_at=1000, read_at=0, data_at=None, now=1030, stable_after=30)
+    assert not stable(end, opened_at=1000, read_at=0, data_at=None, now=1029, stable_after=30)
+
+
+def test_of_two_equal_waits_in_a_round_the_first_is_waited() -> None:
+    """Two refused endpoints: the round waits what the first one asked (its
+    reason is the one announced)."""
+    first = Reconnect(Uniform(3, 9), "first refused")
+    second = Reconnect(Uniform(3, 20), "second refused")
+    round_, _, _ = fail_over(Round(), 2, first, REFUSED, connected=False)
+    _, wait, now = fail_over(round_, 2, second, REFUSED, connected=False)
+    assert (wait, now) == (first, False)

@@ -6,14 +6,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wsclient import Disconnect, DisconnectKind, Fail, HoldOff, Reconnect, ReconnectPolicy, Stop
+from wsclient import (
+    Disconnect,
+    DisconnectKind,
+    Fail,
+    HoldOff,
+    Reconnect,
+    ReconnectPolicy,
+    Refresh,
+    Stop,
+)
 from wsclient.backoff import HOLD_OFF, IMMEDIATE, STANDARD, Exponential, Uniform
 from wsclient.policy import CLOSE_CODES, HANDSHAKE_STATUSES, KINDS
 
 POLICY = ReconnectPolicy.default()
 RESTART = Uniform(5.0, 30.0)
 
-# What DESIGN.md says, written out independently of the table in policy.py.
+# The decision table in the documentation (README, "The default decisions"), written out
+# independently of the table in policy.py.
 EXPECTED_CODES: list[tuple[range, type, object]] = [
     (range(0, 1000), Fail, None),
     (range(1000, 1002), Reconnect, STANDARD),
@@ -124,6 +134,8 @@ def test_handshake_statuses(status: int, expected: type) -> None:
         (DisconnectKind.TLS, Fail, None),
         (DisconnectKind.USER, Stop, None),
         (DisconnectKind.FORCED, Reconnect, IMMEDIATE),
+        (DisconnectKind.ROTATE, Reconnect, IMMEDIATE),  # the next socket is ready already
+        (DisconnectKind.STALE, Reconnect, STANDARD),
         (DisconnectKind.LOST, Reconnect, STANDARD),
         (DisconnectKind.HEARTBEAT, Reconnect, STANDARD),
     ],
@@ -198,3 +210,150 @@ def test_with_rule_rejects_a_non_decision() -> None:
 def test_repr_counts_added_rules() -> None:
     assert "0 rule" in repr(POLICY)
     assert "2 rule" in repr(POLICY.with_rule(4000, Stop()).with_status_rule(401, Stop()))
+
+
+@pytest.mark.parametrize(
+    ("statuses", "message"),
+    [
+        (1012, r"HTTP statuses within 100-599 \(close codes go to with_rule\), got 1012"),
+        (1000, r"\(close codes go to with_rule\), got 1000"),
+        (range(4000, 4100), r"within 100-599 \(close codes go to with_rule\), got range"),
+        (99, r"HTTP statuses within 100-599, got 99"),
+        (600, r"HTTP statuses within 100-599, got 600"),
+        (range(500, 601), r"within 100-599, got range\(500, 601\)"),
+    ],
+)
+def test_with_status_rule_takes_http_statuses_only(statuses: int | range, message: str) -> None:
+    """A close code given as a status would never match: an error up front."""
+    with pytest.raises(ValueError, match=message):
+        POLICY.with_status_rule(statuses, Fail())
+
+
+def test_with_status_rule_takes_the_whole_http_range() -> None:
+    custom = POLICY.with_status_rule(range(100, 600), Stop("any status"))
+    assert custom.for_status(100) == custom.for_status(599) == Stop("any status")
+
+
+def test_max_retry_after_may_be_under_a_second() -> None:
+    assert ReconnectPolicy.default(max_retry_after=0.5).max_retry_after == 0.5
+
+
+@pytest.mark.parametrize("limit", [0, -1, float("inf"), float("nan")])
+def test_max_retry_after_must_be_a_finite_positive_number(limit: float) -> None:
+    with pytest.raises(ValueError, match=r"max_retry_after must be a finite number > 0, got"):
+        ReconnectPolicy.default(max_retry_after=limit)
+
+
+def test_custom_rules_keep_max_retry_after() -> None:
+    custom = ReconnectPolicy.default(max_retry_after=42).with_rule(4000, Stop())
+    custom = custom.with_status_rule(418, Stop())
+    assert custom.max_retry_after == 42
+    decision = custom.decide(Disconnect(status=503, retry_after=3600))
+    assert isinstance(decision, HoldOff)
+    assert decision.wait == Uniform(42, 42)
+
+
+@pytest.mark.parametrize(
+    ("decision", "shown"),
+    [
+        (Reconnect(reason="1011 internal error"), "reconnect: 1011 internal error"),
+        (Refresh("token expired"), "refresh credentials: token expired"),
+        (Refresh(), "refresh credentials"),
+        (HoldOff(reason="1013 try again later"), "hold off: 1013 try again later"),
+        (HoldOff(), "hold off"),
+        (Fail("1008 policy violation"), "fail: 1008 policy violation"),
+        (Stop(), "stop"),
+    ],
+)
+def test_a_decision_reads_as_the_cli_and_the_logs_print_it(decision: object, shown: str) -> None:
+    assert str(decision) == shown
+
+
+@pytest.mark.parametrize("build", [Refresh, Fail, Stop])
+def test_a_reason_must_be_a_str(build: type) -> None:
+    with pytest.raises(
+        TypeError, match=rf"{build.__name__}\(reason=\.\.\.\) must be a str, got int"
+    ):
+        build(1011)
+
+
+@pytest.mark.parametrize("build", [Reconnect, HoldOff])
+def test_a_reason_passed_as_the_wait_gets_a_hint(build: type) -> None:
+    with pytest.raises(TypeError, match=r"a reason goes by name: \w+\(reason=\.\.\.\)"):
+        build("busy")
+    with pytest.raises(TypeError, match=r"must be a str, got int"):
+        build(STANDARD, 5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "code"),
+    [
+        (DisconnectKind.CLOSE, 1005),  # a close frame without a code
+        (DisconnectKind.PROTOCOL, 1002),
+        (DisconnectKind.LOST, 1006),
+        (DisconnectKind.HEARTBEAT, 1006),
+        (DisconnectKind.STALE, 1006),
+    ],
+)
+def test_an_end_without_a_code_is_decided_by_the_code_it_stands_for(
+    kind: DisconnectKind, code: int
+) -> None:
+    custom = POLICY.with_rule(code, Stop(f"rule for {code}"))
+    assert custom.decide(Disconnect(kind=kind)) == Stop(f"rule for {code}")
+
+
+@pytest.mark.parametrize("codes", [0, 65535, range(65530, 65536), range(0, 65536)])
+def test_with_rule_takes_every_close_code_from_0_to_65535(codes: int | range) -> None:
+    custom = POLICY.with_rule(codes, Stop("mine"))
+    assert custom.for_code(codes if isinstance(codes, int) else codes[-1]) == Stop("mine")
+
+
+@pytest.mark.parametrize("decision", [Refresh(), HoldOff(), Reconnect(), Fail(), Stop()])
+def test_every_kind_of_decision_can_be_a_rule(decision: Fail) -> None:
+    assert POLICY.with_rule(4000, decision).for_code(4000) is decision
+    assert POLICY.with_status_rule(401, decision).for_status(401) is decision
+
+
+def test_with_status_rule_rejects_a_non_decision() -> None:
+    with pytest.raises(TypeError, match="decision must be"):
+        POLICY.with_status_rule(401, "refresh")  # type: ignore[arg-type]
+
+
+def test_a_table_without_a_row_for_a_code_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="no rule for 1000"):
+        ReconnectPolicy(codes=()).for_code(1000)
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_holds_off_a_429_or_503_at_least_as_long_as_asked(status: int) -> None:
+    decision = POLICY.decide(Disconnect(status=status, retry_after=100))
+    assert decision == HoldOff(
+        Uniform(100, 120), f"{status} with Retry-After 100 s (RFC 9110 §10.2.3)"
+    )
+    assert POLICY.decide(Disconnect(status=status, retry_after=1)) == HoldOff(
+        Uniform(1, 5), f"{status} with Retry-After 1 s (RFC 9110 §10.2.3)"
+    )
+
+
+def test_retry_after_on_another_status_or_against_a_users_fail_is_not_honoured() -> None:
+    assert POLICY.decide(Disconnect(status=500, retry_after=100)) == POLICY.for_status(500)
+    failing = POLICY.with_status_rule(503, Fail("maintenance"))
+    assert failing.decide(Disconnect(status=503, retry_after=100)) == Fail("maintenance")
+    assert POLICY.decide(Disconnect(status=503)) == POLICY.for_status(503)
+
+
+def test_retry_after_is_never_waited_longer_than_ten_minutes_by_default() -> None:
+    assert POLICY.max_retry_after == 600
+    assert ReconnectPolicy().max_retry_after == 600
+    decision = POLICY.decide(Disconnect(status=429, retry_after=86400))
+    assert isinstance(decision, HoldOff)
+    assert decision.wait == Uniform(600, 600)
+
+
+def test_repr_counts_rules_of_both_tables() -> None:
+    assert repr(POLICY.with_rule(4000, Stop())) == (
+        "<ReconnectPolicy with 1 rule(s) over the defaults>"
+    )
+    assert repr(POLICY.with_status_rule(401, Stop())) == (
+        "<ReconnectPolicy with 1 rule(s) over the defaults>"
+    )

@@ -81,3 +81,21 @@ async def test_short_query_values_and_a_token_as_user_name_never_show(
 def test_credentials_in_the_url_and_an_authorization_header_are_refused_up_front() -> None:
     with pytest.raises(ValueError, match="credentials in the url and an Authorization header"):
         wsclient.connect("ws://bob:pw@127.0.0.1:1/", headers={"authorization": "Basic x"})
+
+
+async def test_a_cookie_value_echoed_in_a_close_reason_never_shows(
+    fault_server: StartServer,
+    options: dict[str, Any],
+    events: Events,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="wsclient")
+    session = "s3ss10n-4f9a2c"
+    server = await fault_server([[Close(4001, f"unknown session {session}")], [Close(1000)]])
+    cookie = {"Cookie": f"theme=dark; session={session}"}
+    async with wsclient.connect(server.url, headers=cookie, **options) as conn:  # 1000 ends
+        assert [m async for m in conn] == []
+    said = everything_said(caplog, events, conn, conn.stats)
+    assert session in server.requests[0].headers["Cookie"]  # it was really sent
+    assert session not in said
+    assert "unknown session ***" in said

@@ -6,16 +6,75 @@ before the old one closes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Hashable
 from typing import Any
 
 import pytest
 
 import wsclient
 from wsclient import Connected
+from wsclient.subscriptions import Subscriptions
 from wsclient.testing import FakeClock
 
 from .conftest import Events
 from .fakes import FakeSocket, FakeTransport, fake_connection
+
+# -- the desired state alone, without a connection ------------------------------------
+
+
+def test_a_renewed_subscription_moves_to_the_end_and_is_owed_again() -> None:
+    subs = Subscriptions()
+    assert (subs.names(), subs.owed(None)) == ([], False)
+    a = subs.add("a", ("sub a", 5), None)
+    subs.add("b", ("sub b", 5), ("unsub b", 7))
+    sent: dict[Hashable, int] = {"a": a, "b": subs.add("b", ("sub b2", 6), None)}
+    assert (subs.names(), subs.owed(sent)) == (["a", "b"], False)
+    subs.add("a", ("sub a2", 6), None)
+    assert subs.names() == ["b", "a"]
+    assert subs.owed(sent) is True  # "a" in its new version
+    assert subs.owed({k: v for k, v in sent.items() if k == "a"}) is True  # "b" never sent
+    assert subs.owed(None) is True
+
+
+def test_removing_gives_the_undo_message_and_an_unknown_name_is_a_key_error() -> None:
+    subs = Subscriptions()
+    subs.add("b", ("sub b", 5), ("unsub b", 7))
+    subs.add("c", ("sub c", 5), None)
+    assert subs.remove("b") == ("unsub b", 7)
+    assert subs.remove("c") is None
+    with pytest.raises(KeyError, match="not subscribed: 'b'"):
+        subs.remove("b")
+
+
+async def test_a_failed_write_leaves_the_subscription_owed_as_before() -> None:
+    subs = Subscriptions()
+    first = subs.add("a", ("sub a", 5), None)
+    sent: dict[Hashable, int] = {"a": first}
+    subs.add("b", ("sub b", 5), None)
+    subs.add("a", ("sub a2", 6), None)  # renewed: owed again, after b
+    written: list[object] = []
+
+    async def write(message: object) -> None:
+        if message in failing:
+            raise ConnectionError("socket gone")
+        written.append(message)
+
+    failing = [("sub a2", 6)]
+    with pytest.raises(ConnectionError, match="socket gone"):
+        await subs.replay(sent, write)
+    assert sent == {"a": first, "b": sent["b"]}  # a back to the version it had
+    failing = [("sub c", 5)]
+    subs.add("c", ("sub c", 5), None)
+    with pytest.raises(ConnectionError, match="socket gone"):
+        await subs.replay(sent, write)
+    assert "c" not in sent  # never counted as sent
+    failing = []
+    await subs.replay(sent, write)
+    assert written == [("sub b", 5), ("sub a2", 6), ("sub c", 5)]
+    assert subs.owed(sent) is False
+
+
+# -- over a connection -------------------------------------------------------------
 
 
 async def until_sent(clock: FakeClock, sock: FakeSocket, count: int) -> None:

@@ -7,8 +7,10 @@ import asyncio
 import importlib
 import importlib.util
 import ssl
+import time
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -16,13 +18,22 @@ import pytest
 from aiohttp import WSMsgType, web
 from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestServer
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 import wsclient
 from wsclient import DisconnectKind, FatalClose
 from wsclient.redact import Redactor
 from wsclient.testing import Close, Drop, Raw, Send
 from wsclient.testing.plugin import StartServer
-from wsclient.transport import from_exception, from_message, on_read, safe_headers
+from wsclient.transport import (
+    close_reply,
+    from_exception,
+    from_message,
+    on_read,
+    retry_after,
+    safe_headers,
+)
 
 from .conftest import Events
 
@@ -112,6 +123,31 @@ def test_a_bug_is_not_mistaken_for_a_network_error() -> None:
     assert from_exception(KeyError("oops"), Redactor()) is None
 
 
+def test_safe_headers_are_the_ones_that_explain_a_rejection() -> None:
+    kept = {
+        "Retry-After": "7",
+        "Date": "Wed, 21 Oct 2015 07:28:00 GMT",
+        "Server": "nginx",
+        "Content-Type": "text/html",
+        "Content-Length": "12",
+        "WWW-Authenticate": 'Bearer realm="feed"',
+        "Location": "wss://h/p",
+        "Via": "1.1 proxy",
+        "Sec-WebSocket-Version": "13",
+    }
+    assert safe_headers({**kept, "Cookie": "c=1", "X-Request-Id": "r"}) == kept
+    assert safe_headers(None) == {}
+
+
+def test_an_invalid_code_aiohttp_refused_is_kept_as_received() -> None:
+    refused = aiohttp.WebSocketError(1002, "Invalid close code: 5000")
+    end = from_message(aiohttp.WSMessage(WSMsgType.ERROR, refused, None), Redactor())
+    assert (end.kind, end.code, end.received_code) == (DisconnectKind.PROTOCOL, 1002, 5000)
+    other = aiohttp.WebSocketError(1007, "Invalid UTF-8 in text frame")
+    end = from_message(aiohttp.WSMessage(WSMsgType.ERROR, other, None), Redactor())
+    assert (end.code, end.received_code) == (1007, None)
+
+
 def test_safe_headers_keep_retry_after_and_drop_cookies() -> None:
     kept = safe_headers(
         {
@@ -122,6 +158,59 @@ def test_safe_headers_keep_retry_after_and_drop_cookies() -> None:
         }
     )
     assert kept == {"Retry-After": "7", "Location": "wss://h/p?token=***"}
+
+
+_DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"Retry-After": "120"}, 120.0),
+        ({"Retry-After": " 0 "}, 0.0),
+        ({"Retry-After": "Wed, 21 Oct 2015 07:30:30 GMT", "Date": _DATE}, 150.0),
+        ({"Retry-After": _DATE, "Date": "Wed, 21 Oct 2015 07:29:00 GMT"}, 0.0),  # past: now
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "-5"}, None),
+        ({"Retry-After": "1.5"}, None),
+        ({"Retry-After": "Wed, 21 Oct 99999999999999999999 07:28:00 GMT"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_reads_seconds_or_an_http_date(
+    headers: dict[str, str], seconds: float | None
+) -> None:
+    """RFC 9110 §10.2.3; an unreadable value (even a year no clock reaches)
+    is ignored rather than raised into the reconnect loop."""
+    assert retry_after(headers) == seconds
+
+
+def test_a_retry_after_date_without_a_date_header_counts_from_the_wall_clock() -> None:
+    seconds = retry_after({"Retry-After": "Thu, 01 Jan 3000 00:00:00 GMT"})
+    expected = datetime(3000, 1, 1, tzinfo=UTC).timestamp() - time.time()
+    assert seconds is not None
+    assert abs(seconds - expected) < 3600
+
+
+def test_a_rejected_handshake_keeps_its_status_safe_headers_and_retry_after() -> None:
+    exc = aiohttp.WSServerHandshakeError(
+        aiohttp.RequestInfo(URL("ws://h/"), "GET", CIMultiDictProxy(CIMultiDict())),
+        (),
+        status=503,
+        message="busy",
+        headers=CIMultiDict({"Retry-After": "30", "Set-Cookie": "s=secret-1"}),
+    )
+    disconnect = from_exception(exc, Redactor())
+    assert disconnect is not None
+    assert (disconnect.kind, disconnect.status) == (DisconnectKind.HANDSHAKE, 503)
+    assert (disconnect.retry_after, dict(disconnect.headers)) == (30.0, {"Retry-After": "30"})
+    assert "503" in disconnect.detail
+
+
+def test_a_close_frame_is_answered_with_1000_or_1002_for_a_code_never_on_the_wire() -> None:
+    assert close_reply(wsclient.Disconnect.from_close_frame(1001)) == 1000
+    assert close_reply(wsclient.Disconnect.from_close_frame(0)) == 1000  # no code: 1005
+    assert close_reply(wsclient.Disconnect.from_close_frame(1006)) == 1002
 
 
 def _loops() -> list[Any]:

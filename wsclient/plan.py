@@ -91,7 +91,7 @@ class Round:
 
     def connected(self) -> Round:
         """The round after a successful handshake: it starts over here."""
-        return self if self.tried == 1 and self.held is None else Round(self.current)
+        return Round(self.current)
 
 
 def _moves_on(decision: Waiting, disconnect: Disconnect, *, connected: bool) -> bool:

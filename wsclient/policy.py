@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 MAX_CLOSE_CODE = 65535
+# What a server can answer an upgrade request with (RFC 9110 §15).
+_LOWEST_STATUS = 100
+_HIGHEST_STATUS = 599
 
 
 def _told(decision: str, reason: str) -> str:
@@ -285,8 +288,9 @@ class ReconnectPolicy:
 
     @classmethod
     def default(cls, *, max_retry_after: float = 600.0) -> ReconnectPolicy:
-        """The default table (README, "The default decisions"): 1000 and 1001
-        reconnect, 1002 fails, 1012 restarts, 1013 holds off, ..."""
+        """The decision table in the documentation (README, "The default
+        decisions"): 1000 and 1001 reconnect, 1002 fails, 1012 restarts,
+        1013 holds off, ..."""
         return cls(max_retry_after=max_retry_after)
 
     def with_rule(self, codes: int | range, decision: Decision) -> ReconnectPolicy:
@@ -298,9 +302,22 @@ class ReconnectPolicy:
         )
 
     def with_status_rule(self, statuses: int | range, decision: Decision) -> ReconnectPolicy:
-        """A new policy deciding ``decision`` for a handshake rejected with ``statuses``."""
+        """A new policy deciding ``decision`` for a handshake rejected with ``statuses``.
+
+        Raises:
+            ValueError: ``statuses`` is not an HTTP status (100-599) or a
+                range of them; ``with_status_rule(1012, ...)`` is a close
+                code, meant for :meth:`with_rule`.
+        """
         _check_decision(decision)
-        rule = Rule(_as_range(statuses, "statuses"), decision)
+        codes = _as_range(statuses, "statuses")
+        if codes.start < _LOWEST_STATUS or codes.stop - 1 > _HIGHEST_STATUS:
+            hint = " (close codes go to with_rule)" if codes.start >= 1000 else ""
+            raise ValueError(
+                f"statuses must be HTTP statuses within {_LOWEST_STATUS}-{_HIGHEST_STATUS}"
+                f"{hint}, got {statuses!r}"
+            )
+        rule = Rule(codes, decision)
         return ReconnectPolicy(
             self._codes, (rule, *self._statuses), max_retry_after=self.max_retry_after
         )

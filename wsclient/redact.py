@@ -22,14 +22,16 @@ MASK = "***"
 # A secret shorter than this would scrub innocent text ("1", "ab"); such a
 # value is still masked wherever a URL is shown, by redact_url.
 _MIN_SECRET = 4
-_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+# A secret header is a cookie one, or one whose name holds a secret word
+# ("auth" covers Authorization and Proxy-Authorization).
+_COOKIE_HEADERS = frozenset({"cookie", "set-cookie"})
 _SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "auth", "signature")
 
 
 def is_secret_header(name: str) -> bool:
     """Whether a header's value must never be shown."""
     lower = name.lower()
-    return lower in _SECRET_HEADERS or any(word in lower for word in _SECRET_WORDS)
+    return lower in _COOKIE_HEADERS or any(word in lower for word in _SECRET_WORDS)
 
 
 @functools.lru_cache(maxsize=256)
@@ -70,7 +72,7 @@ def _values(found: Iterable[str]) -> tuple[str, ...]:
 def _url_secrets(url: URL) -> _Secrets:
     forms: dict[str, str] = {}
     bare = url.with_user(None)  # aiohttp shows URLs without their user info
-    for whole in (url, url.with_query(None), bare, bare.with_query(None)):
+    for whole in (url, url.with_query(None), bare):  # (bare without a query shows nothing)
         shown = redact_url(whole)
         for form in (str(whole), whole.human_repr()):
             if form != shown:
@@ -93,9 +95,8 @@ class Redactor:
 
     __slots__ = ("_parts",)
 
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
+    def __init__(self) -> None:
         self._parts: dict[_Secrets, None] = {}  # oldest first
-        self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Remember more secret values."""
@@ -122,6 +123,10 @@ class Redactor:
             if is_secret_header(name):
                 values.append(value)
                 values.extend(value.split()[1:])  # "Bearer <token>"
+                if name.lower() in _COOKIE_HEADERS:
+                    # "session=<token>; theme=dark": a server may echo one value alone.
+                    for pair in value.split(";"):
+                        values.append(pair.partition("=")[2].strip().strip('"'))
         self.add(values)
 
     def scrub(self, text: str) -> str:

@@ -366,7 +366,12 @@ class Supervisor:
             await self._rotator.drop()
         self.done = True
         if self.life.state not in TERMINAL:
-            self.life.set_state(State.FAILED if self.error is not None else State.CLOSED)
+            final = State.FAILED if self.error is not None else State.CLOSED
+            try:
+                self.life.set_state(final)
+            except InvalidState as exc:  # a way the table lacks: the consumer gets it, no hang
+                self.error = self.error or exc
+                self.life.state = final
         unsent = len(self.parts.outbox)
         if unsent:
             logger.warning(

@@ -388,7 +388,7 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 def _http_date(value: str) -> float | None:
     try:
         return parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError, IndexError):
+    except (ValueError, OverflowError):  # unreadable; or a year past any clock
         return None
 
 
