@@ -1,0 +1,40 @@
+"""Tornado, run as ``python -m tests.interop.servers.serve_tornado PORT``.
+
+Tornado has no graceful shutdown of its own for WebSockets; on SIGTERM this
+does what its documentation suggests for a server: stop listening, close the
+connections it tracks, stop the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+
+from tornado.httpserver import HTTPServer
+from tornado.web import Application
+from tornado.websocket import WebSocketHandler
+
+
+class Echo(WebSocketHandler):
+    def on_message(self, message: str | bytes) -> None:
+        self.write_message(message, binary=isinstance(message, bytes))
+
+
+class Close(WebSocketHandler):
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.close(int(args[0]), "scenario")
+
+
+async def main(port: int) -> None:
+    app = Application([(r"/echo", Echo), (r"/close/(\d+)", Close)])
+    server = HTTPServer(app)
+    server.listen(port, "127.0.0.1")
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    server.stop()
+    await server.close_all_connections()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1])))

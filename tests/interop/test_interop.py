@@ -1,0 +1,127 @@
+"""Against servers we did not write: what each puts on the wire when it
+ends a connection, what wsclient decides about it, and that the client comes
+back. Each scenario's result is a row of ``docs/interop.md`` (see
+``table.py``), checked against the committed page.
+
+The client runs on virtual time (backoffs of seconds or minutes pass at
+once); the servers run in real time in their own processes, so the client's
+own timers that would race them (the handshake timeout, the heartbeat) are
+off here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiohttp
+import pytest
+
+import wsclient
+from wsclient import Connected, Disconnected, GaveUp, ReconnectScheduled
+from wsclient.testing import FakeClock
+
+from ..conftest import Events, wsclient_tasks
+from ..docs_tables import decision_text
+from .runner import Server
+from .table import Row, check
+
+WITHIN = 10.0  # seconds: a bound on a real wait, not a timing
+
+
+@pytest.fixture
+def events(fake_clock: FakeClock) -> Events:
+    return Events(fake_clock)
+
+
+@asynccontextmanager
+async def client(url: str, clock: FakeClock, events: Events) -> AsyncIterator[wsclient.Connection]:
+    """wsclient with its default policy, on virtual time, no client timers."""
+    options: dict[str, Any] = {"clock": clock, "rng": random.Random(7), "on_event": events}
+    async with wsclient.connect(url, heartbeat=None, open_timeout=None, **options) as conn:
+        yield conn
+    assert wsclient_tasks() == [], "a task outlived the connection"
+
+
+async def receive(conn: wsclient.Connection) -> aiohttp.WSMessage:
+    async with asyncio.timeout(WITHIN):
+        return await conn.receive()
+
+
+async def echoed(conn: wsclient.Connection, text: str) -> None:
+    await conn.send_str(text)
+    assert (await receive(conn)).data == text
+
+
+def wire(event: Disconnected) -> str:
+    """What arrived: the close code, and the reason if there was one."""
+    if event.code == 1006:
+        return "1006: no close frame, the socket dropped"
+    return f"{event.code} {event.reason!r}" if event.reason else f"{event.code}, no reason"
+
+
+async def first_decision(events: Events) -> tuple[Disconnected, str]:
+    """The first disconnect and what wsclient decided about it."""
+    await events.wait_for(lambda: bool(events.of(ReconnectScheduled) or events.of(GaveUp)))
+    decided = events.of(ReconnectScheduled)
+    text = decision_text(decided[0].decision) if decided else "**fail**"
+    return events.of(Disconnected)[0], text
+
+
+async def test_echo(server: Server, fake_clock: FakeClock, events: Events) -> None:
+    async with client(server.url("/echo"), fake_clock, events) as conn:
+        await conn.send_str("héllo")
+        await conn.send_bytes(b"\x00\xff")
+        text, binary = await receive(conn), await receive(conn)
+    assert (text.type, text.data) == (aiohttp.WSMsgType.TEXT, "héllo")
+    assert (binary.type, binary.data) == (aiohttp.WSMsgType.BINARY, b"\x00\xff")
+    check(Row(server.name, "echo, text and binary", "as sent", "-", "echoed"))
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1011, 1012, 1013, 4000])
+async def test_application_closes(
+    server: Server, code: int, fake_clock: FakeClock, events: Events
+) -> None:
+    """The application closes with ``code`` at once; wsclient's default
+    decision is taken, and the client connects again."""
+    async with client(server.url(f"/close/{code}"), fake_clock, events):
+        ended, decision = await first_decision(events)
+        await events.wait_count(Connected, 2)
+    assert ended.initiated_by == "server", ended
+    check(Row(server.name, f"the app closes with {code}", wire(ended), decision, "reconnected"))
+
+
+async def test_graceful_shutdown(server: Server, fake_clock: FakeClock, events: Events) -> None:
+    """SIGTERM: the server's own graceful shutdown; then it starts again on
+    the same port, and the same connection carries on."""
+    async with client(server.url("/echo"), fake_clock, events) as conn:
+        await echoed(conn, "before")
+        status = await server.terminate()
+        ended, decision = await first_decision(events)
+        await server.restart()
+        await echoed(conn, "after")
+    # uvicorn re-raises the SIGTERM it handled, once its shutdown is done.
+    assert status in (0, -signal.SIGTERM), f"{server.name} exited with {status} on SIGTERM"
+    row = Row(server.name, "graceful shutdown (SIGTERM), restart", wire(ended), decision, "")
+    check(Row(**{**row.__dict__, "outcome": "recovered"}))
+
+
+async def test_killed_and_restarted(server: Server, fake_clock: FakeClock, events: Events) -> None:
+    """SIGKILL; sends made while the server is down go out after the
+    restart on the same port, once each and in order."""
+    async with client(server.url("/echo"), fake_clock, events) as conn:
+        await echoed(conn, "before")
+        await server.kill()
+        ended, decision = await first_decision(events)
+        for n in range(3):
+            await conn.send_str(f"down {n}")
+        await server.restart()
+        got = [(await receive(conn)).data for _ in range(3)]
+        await echoed(conn, "end")  # nothing came twice between them
+    assert got == ["down 0", "down 1", "down 2"]
+    outcome = "recovered; 3 sends made while down echoed once, in order"
+    check(Row(server.name, "kill -9, restart", wire(ended), decision, outcome))
