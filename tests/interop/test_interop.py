@@ -39,9 +39,12 @@ def events(fake_clock: FakeClock) -> Events:
 
 
 @asynccontextmanager
-async def client(url: str, clock: FakeClock, events: Events) -> AsyncIterator[wsclient.Connection]:
+async def client(
+    url: str, clock: FakeClock, events: Events, **extra: Any
+) -> AsyncIterator[wsclient.Connection]:
     """wsclient with its default policy, on virtual time, no client timers."""
     options: dict[str, Any] = {"clock": clock, "rng": random.Random(7), "on_event": events}
+    options.update(extra)
     async with wsclient.connect(url, heartbeat=None, open_timeout=None, **options) as conn:
         yield conn
     assert wsclient_tasks() == [], "a task outlived the connection"
@@ -125,3 +128,41 @@ async def test_killed_and_restarted(server: Server, fake_clock: FakeClock, event
     assert got == ["down 0", "down 1", "down 2"]
     outcome = "recovered; 3 sends made while down echoed once, in order"
     check(Row(server.name, "kill -9, restart", wire(ended), decision, outcome))
+
+
+async def negotiated_deflate(url: str) -> int:
+    """The window bits the server agreed to for ``compress=15`` (0: no
+    permessage-deflate), asked with plain aiohttp: wsclient does not show it."""
+    async with aiohttp.ClientSession() as session, session.ws_connect(url, compress=15) as ws:
+        return ws.compress
+
+
+async def test_echo_deflate(server: Server, fake_clock: FakeClock, events: Events) -> None:
+    """``compress=15``: a large text and binary message go through whether
+    or not the server agrees to permessage-deflate; the row says if it did."""
+    text, data = "wsclient " * 20_000, bytes(range(256)) * 1000
+    async with client(server.url("/echo"), fake_clock, events, compress=15) as conn:
+        await conn.send_str(text)
+        await conn.send_bytes(data)
+        assert (await receive(conn)).data == text
+        assert (await receive(conn)).data == data
+    bits = await negotiated_deflate(server.url("/echo"))
+    wire = f"permessage-deflate, server_max_window_bits={bits}" if bits else "no deflate"
+    check(Row(server.name, "echo with compress=15, 180 KB and 256 KB", wire, "-", "echoed"))
+
+
+async def test_message_over_max_msg_size(
+    server: Server, fake_clock: FakeClock, events: Events
+) -> None:
+    """The server echoes 2000 bytes to a client whose ``max_msg_size`` is
+    1024: the client fails hard (1009), raises, and leaves nothing behind."""
+    async with client(server.url("/echo"), fake_clock, events, max_msg_size=1024) as conn:
+        await conn.send_str("x" * 2000)
+        with pytest.raises(wsclient.FatalClose) as caught:
+            await receive(conn)
+        ended, decision = await first_decision(events)
+    assert caught.value.code == 1009
+    assert (ended.code, ended.initiated_by) == (1009, "client")
+    outcome = f"failed cleanly: FatalClose({caught.value.code})"
+    scenario = "a 2000-byte message, client max_msg_size=1024"
+    check(Row(server.name, scenario, "the client closes with 1009", decision, outcome))

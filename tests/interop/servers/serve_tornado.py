@@ -16,6 +16,9 @@ from tornado.websocket import WebSocketHandler
 
 
 class Echo(WebSocketHandler):
+    def get_compression_options(self) -> dict[str, int]:
+        return {}  # permessage-deflate on (off by default in Tornado)
+
     def on_message(self, message: str | bytes) -> None:
         self.write_message(message, binary=isinstance(message, bytes))
 

@@ -24,7 +24,7 @@ async def handler(ws: ServerConnection) -> None:
 async def main(port: int) -> None:
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    async with serve(handler, "127.0.0.1", port, compression=None):
+    async with serve(handler, "127.0.0.1", port):  # permessage-deflate on, the default
         await stop
 
 
