@@ -37,8 +37,9 @@ def accepts(port: int) -> bool:
 class Server:
     """``python -m tests.interop.servers.serve_NAME PORT``; output to ``log``."""
 
-    def __init__(self, name: str, log: Path) -> None:
+    def __init__(self, name: str, log: Path, *args: str) -> None:
         self.name = name
+        self.args = args
         self.port = free_port()
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
@@ -50,7 +51,14 @@ class Server:
         assert self.process is None or self.process.poll() is not None, "already running"
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-u", "-m", f"{SERVERS}.serve_{self.name}", str(self.port)],
+                [
+                    sys.executable,
+                    "-u",
+                    "-m",
+                    f"{SERVERS}.serve_{self.name}",
+                    str(self.port),
+                    *self.args,
+                ],
                 cwd=ROOT,
                 stdout=out,
                 stderr=subprocess.STDOUT,

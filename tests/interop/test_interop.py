@@ -16,6 +16,7 @@ import random
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -166,3 +167,48 @@ async def test_message_over_max_msg_size(
     outcome = f"failed cleanly: FatalClose({caught.value.code})"
     scenario = "a 2000-byte message, client max_msg_size=1024"
     check(Row(server.name, scenario, "the client closes with 1009", decision, outcome))
+
+
+async def logged(server: Server, start: str) -> str:
+    """The first line of the server's log that begins with ``start``.
+
+    Tornado logs the end 5 s after its ping timed out (it waits that long
+    for the client's close frame): hence a bound of 20 s."""
+    for _ in range(int(20 / 0.05)):
+        lines = server.log.read_text(encoding="utf-8").splitlines()
+        found = [line for line in lines if line.startswith(start)]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.05)  # a poll of another process, not a timing
+    raise AssertionError(f"{server.name} never logged {start!r}: {lines}")
+
+
+@pytest.fixture
+async def pinging(server: Server, tmp_path: Path) -> AsyncIterator[Server]:
+    """The same server on its own port, pinging every 0.5 s and giving up
+    on a client after 0.5 s more without a pong."""
+    if server.name == "hypercorn":
+        pytest.skip("Hypercorn 0.18 pings (websocket_ping_interval) but has no ping timeout")
+    own = Server(server.name, tmp_path / "log", "keepalive")
+    await own.restart()
+    yield own
+    own.stop()
+
+
+async def test_server_keepalive_drops_a_stalled_consumer(
+    pinging: Server, fake_clock: FakeClock, events: Events
+) -> None:
+    """The server sends 50 messages; the consumer reads none, so once
+    ``max_queue`` of them wait, wsclient stops reading and no pong goes
+    back. Once the server has given up, the consumer reads: the 50 messages
+    first, then the ending the server put on the wire."""
+    server = pinging
+    async with client(server.url("/flood"), fake_clock, events, max_queue=10) as conn:
+        await logged(server, "flood ended")
+        got = [(await receive(conn)).data[:4] for _ in range(50)]
+        ended, decision = await first_decision(events)
+        await events.wait_count(Connected, 2)
+    assert got == [f"{n:04d}" for n in range(50)]
+    scenario = "server keepalive 0.5 s, the consumer stalls"
+    outcome = "reconnected; the 50 messages read first"
+    check(Row(server.name, scenario, wire(ended), decision, outcome))

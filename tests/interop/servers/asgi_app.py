@@ -2,7 +2,8 @@
 
 ``/echo`` sends back every message as it came (text as text, bytes as
 bytes); ``/close/CODE`` accepts, then closes with CODE and the reason
-``"scenario"``.
+``"scenario"``; ``/flood`` sends 50 messages at once, then echoes, and logs
+the close code when the socket ends.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+FLOOD = 50  # messages of 1000 bytes: they fit in loopback's socket buffers
+KEEPALIVE = 0.5  # seconds, the server's ping interval and timeout
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -35,9 +38,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         code = int(path.removeprefix("/close/"))
         await send({"type": "websocket.close", "code": code, "reason": "scenario"})
         return
+    if path == "/flood":
+        for n in range(FLOOD):
+            await send({"type": "websocket.send", "text": f"{n:04d}" + "x" * 996})
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
+            if path == "/flood":
+                print(f"flood ended: {message.get('code')}", flush=True)
             return
         if message.get("text") is not None:
             await send({"type": "websocket.send", "text": message["text"]})

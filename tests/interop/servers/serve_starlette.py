@@ -5,11 +5,14 @@ The same two endpoints as the plain ASGI app, written the Starlette way."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from tests.interop.servers.asgi_app import FLOOD, KEEPALIVE
 
 
 async def echo(websocket: WebSocket) -> None:
@@ -27,12 +30,30 @@ async def echo(websocket: WebSocket) -> None:
         return
 
 
+async def flood(websocket: WebSocket) -> None:
+    await websocket.accept()
+    for n in range(FLOOD):
+        await websocket.send_text(f"{n:04d}" + "x" * 996)
+    message = await websocket.receive()
+    while message["type"] != "websocket.disconnect":
+        message = await websocket.receive()
+    print(f"flood ended: {message.get('code')}", flush=True)
+
+
 async def close(websocket: WebSocket) -> None:
     await websocket.accept()
     await websocket.close(code=int(websocket.path_params["code"]), reason="scenario")
 
 
-app = Starlette(routes=[WebSocketRoute("/echo", echo), WebSocketRoute("/close/{code}", close)])
+app = Starlette(
+    routes=[
+        WebSocketRoute("/echo", echo),
+        WebSocketRoute("/close/{code}", close),
+        WebSocketRoute("/flood", flood),
+    ]
+)
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    pings: dict[str, Any] = {"ws_ping_interval": KEEPALIVE, "ws_ping_timeout": KEEPALIVE}
+    keepalive = pings if sys.argv[2:] == ["keepalive"] else {}
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **keepalive)

@@ -9,10 +9,14 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+from typing import Any
 
 from tornado.httpserver import HTTPServer
 from tornado.web import Application
 from tornado.websocket import WebSocketHandler
+
+FLOOD = 50  # messages of 1000 bytes: they fit in loopback's socket buffers
+KEEPALIVE = 0.5  # seconds, ping interval and timeout with ``keepalive``
 
 
 class Echo(WebSocketHandler):
@@ -23,13 +27,27 @@ class Echo(WebSocketHandler):
         self.write_message(message, binary=isinstance(message, bytes))
 
 
+class Flood(WebSocketHandler):
+    def open(self, *args: str, **kwargs: str) -> None:
+        for n in range(FLOOD):
+            self.write_message(f"{n:04d}" + "x" * 996)
+
+    def on_close(self) -> None:
+        print(f"flood ended: {self.close_code}", flush=True)
+
+
 class Close(WebSocketHandler):
     def open(self, *args: str, **kwargs: str) -> None:
         self.close(int(args[0]), "scenario")
 
 
-async def main(port: int) -> None:
-    app = Application([(r"/echo", Echo), (r"/close/(\d+)", Close)])
+async def main(port: int, keepalive: bool) -> None:
+    pings: dict[str, Any] = {
+        "websocket_ping_interval": KEEPALIVE,
+        "websocket_ping_timeout": KEEPALIVE,
+    }
+    routes = [(r"/echo", Echo), (r"/close/(\d+)", Close), (r"/flood", Flood)]
+    app = Application(routes, **(pings if keepalive else {}))
     server = HTTPServer(app)
     server.listen(port, "127.0.0.1")
     stop = asyncio.Event()
@@ -40,4 +58,4 @@ async def main(port: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2:] == ["keepalive"]))

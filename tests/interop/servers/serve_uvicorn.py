@@ -7,10 +7,13 @@ uvicorn handles SIGTERM itself (its graceful shutdown)."""
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import uvicorn
 
-from tests.interop.servers.asgi_app import app
+from tests.interop.servers.asgi_app import KEEPALIVE, app
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    pings: dict[str, Any] = {"ws_ping_interval": KEEPALIVE, "ws_ping_timeout": KEEPALIVE}
+    keepalive = pings if sys.argv[2:] == ["keepalive"] else {}
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **keepalive)
