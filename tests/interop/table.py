@@ -61,9 +61,13 @@ def committed() -> dict[tuple[str, str], str]:
     return rows
 
 
+CHECKED: set[tuple[str, str]] = set()  # the page's keys this run produced
+
+
 def check(row: Row) -> None:
     """Record ``row`` (when regenerating) or compare it with the page."""
     results = os.environ.get(RESULTS)
+    CHECKED.add((SERVERS[row.server][0], row.scenario))
     if results:
         with open(results, "a", encoding="utf-8") as out:
             out.write(json.dumps(asdict(row)) + "\n")
