@@ -18,6 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent.parent
 SERVERS = "tests.interop.servers"  # run as modules from ROOT: serve_NAME.py
+NODE_SERVER = ROOT / "tests" / "interop" / "servers" / "serve_ws.js"
 START_WITHIN = 30.0  # seconds: a bound for a loaded machine, not a timing
 
 
@@ -35,34 +36,39 @@ def accepts(port: int) -> bool:
 
 
 class Server:
-    """``python -m tests.interop.servers.serve_NAME PORT``; output to ``log``."""
+    """``python -m tests.interop.servers.serve_NAME PORT``; output to ``log``.
 
-    def __init__(self, name: str, log: Path, *args: str) -> None:
+    With ``node_modules`` (the folder that holds Node's ``ws``), it is
+    ``node serve_ws.js PORT`` instead."""
+
+    def __init__(self, name: str, log: Path, *args: str, node_modules: Path | None = None) -> None:
         self.name = name
         self.args = args
         self.port = free_port()
         self.log = log
+        self.node_modules = node_modules
         self.process: subprocess.Popen[bytes] | None = None
+
+    def again(self, log: Path, *args: str) -> Server:
+        """The same server, not started, on a port of its own, run with ``args``."""
+        return Server(self.name, log, *args, node_modules=self.node_modules)
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        if self.node_modules is not None:
+            argv = ["node", str(NODE_SERVER), str(self.port), *self.args]
+            return argv, {**os.environ, "NODE_PATH": str(self.node_modules)}
+        argv = [sys.executable, "-u", "-m", f"{SERVERS}.serve_{self.name}"]
+        return [*argv, str(self.port), *self.args], {**os.environ, "PYTHONWARNINGS": "ignore"}
 
     def url(self, path: str) -> str:
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         assert self.process is None or self.process.poll() is not None, "already running"
+        argv, env = self._command()
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-u",
-                    "-m",
-                    f"{SERVERS}.serve_{self.name}",
-                    str(self.port),
-                    *self.args,
-                ],
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env
             )
         return self.process
 

@@ -33,7 +33,9 @@ SERVERS = {  # the name in the table, and the distributions it ran on
     "starlette": ("Starlette on uvicorn", ["starlette", "uvicorn"]),
     "hypercorn": ("Hypercorn, plain ASGI app", ["hypercorn", "wsproto"]),
     "tornado": ("Tornado", ["tornado"]),
+    "ws": ("Node's ws", []),  # from npm, not PyPI: WS_VERSION
 }
+WS_VERSION = "8.23.0"  # Node's ws, installed by npm into a temporary folder
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def check(row: Row) -> None:
 
 def versions() -> str:
     names = sorted({d for _, dists in SERVERS.values() for d in dists} | {"aiohttp"})
-    return ", ".join(f"{n} {version(n)}" for n in names)
+    return ", ".join(f"{n} {version(n)}" for n in names) + f", Node's ws {WS_VERSION}"
 
 
 def generated(rows: list[Row]) -> str:

@@ -186,10 +186,11 @@ async def logged(server: Server, start: str) -> str:
 @pytest.fixture
 async def pinging(server: Server, tmp_path: Path) -> AsyncIterator[Server]:
     """The same server on its own port, pinging every 0.5 s and giving up
-    on a client after 0.5 s more without a pong."""
+    on a client after 0.5 s more without a pong (Node's ws: the heartbeat
+    of its README, a client that missed the previous ping is terminated)."""
     if server.name == "hypercorn":
         pytest.skip("Hypercorn 0.18 pings (websocket_ping_interval) but has no ping timeout")
-    own = Server(server.name, tmp_path / "log", "keepalive")
+    own = server.again(tmp_path / "log", "keepalive")
     await own.restart()
     yield own
     own.stop()
@@ -211,4 +212,51 @@ async def test_server_keepalive_drops_a_stalled_consumer(
     assert got == [f"{n:04d}" for n in range(50)]
     scenario = "server keepalive 0.5 s, the consumer stalls"
     outcome = "reconnected; the 50 messages read first"
+    check(Row(server.name, scenario, wire(ended), decision, outcome))
+
+
+async def test_server_keepalive_with_a_reader(
+    pinging: Server, fake_clock: FakeClock, events: Events
+) -> None:
+    """The client reads all along (an echo every 0.1 s for 1.5 s, three ping
+    intervals): its pongs go back, and the server keeps the connection."""
+    server = pinging
+    async with client(server.url("/echo"), fake_clock, events) as conn:
+        for n in range(15):
+            await echoed(conn, f"tick {n}")
+            await asyncio.sleep(0.1)  # real time: the server's pings are real
+        assert len(events.of(Connected)) == 1, events
+        assert not events.of(Disconnected), events.of(Disconnected)
+    scenario = "server keepalive 0.5 s, the client reads for 1.5 s"
+    check(Row(server.name, scenario, "pings, answered", "-", "stayed up"))
+
+
+@pytest.fixture
+async def limited(server: Server, tmp_path: Path) -> AsyncIterator[Server]:
+    """The same server on its own port, accepting messages of at most
+    1024 bytes (websockets max_size, uvicorn ws_max_size, Hypercorn
+    websocket_max_message_size, Tornado websocket_max_message_size, Node's
+    ws maxPayload)."""
+    own = server.again(tmp_path / "log", "maxsize")
+    await own.restart()
+    yield own
+    own.stop()
+
+
+async def test_message_over_server_limit(
+    limited: Server, fake_clock: FakeClock, events: Events
+) -> None:
+    """The client sends 2000 bytes to a server that accepts 1024: what the
+    server puts on the wire, and what wsclient makes of it."""
+    server = limited
+    async with client(server.url("/echo"), fake_clock, events) as conn:
+        await echoed(conn, "small")
+        await conn.send_str("x" * 2000)
+        with pytest.raises(wsclient.FatalClose) as caught:
+            await receive(conn)
+        ended, decision = await first_decision(events)
+    assert ended.initiated_by == "server", ended
+    assert caught.value.code == ended.code
+    outcome = f"failed cleanly: FatalClose({caught.value.code})"
+    scenario = "a 2000-byte message from the client, server limit 1024"
     check(Row(server.name, scenario, wire(ended), decision, outcome))

@@ -17,6 +17,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 FLOOD = 50  # messages of 1000 bytes: they fit in loopback's socket buffers
 KEEPALIVE = 0.5  # seconds, the server's ping interval and timeout
+MAX_SIZE = 1024  # bytes: the largest message accepted with ``maxsize``
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:

@@ -15,18 +15,20 @@ import sys
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from tests.interop.servers.asgi_app import app
+from tests.interop.servers.asgi_app import MAX_SIZE, app
 
 
-async def main(port: int) -> None:
+async def main(port: int, maxsize: bool) -> None:
     config = Config()
     config.bind = [f"127.0.0.1:{port}"]
     config.graceful_timeout = 1.0
     config.loglevel = "WARNING"
+    if maxsize:
+        config.websocket_max_message_size = MAX_SIZE
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await serve(app, config, shutdown_trigger=stop.wait)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2:] == ["maxsize"]))

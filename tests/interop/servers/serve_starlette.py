@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from tests.interop.servers.asgi_app import FLOOD, KEEPALIVE
+from tests.interop.servers.asgi_app import FLOOD, KEEPALIVE, MAX_SIZE
 
 
 async def echo(websocket: WebSocket) -> None:
@@ -55,5 +55,6 @@ app = Starlette(
 
 if __name__ == "__main__":
     pings: dict[str, Any] = {"ws_ping_interval": KEEPALIVE, "ws_ping_timeout": KEEPALIVE}
-    keepalive = pings if sys.argv[2:] == ["keepalive"] else {}
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **keepalive)
+    modes: dict[str, dict[str, Any]] = {"keepalive": pings, "maxsize": {"ws_max_size": MAX_SIZE}}
+    mode = modes[sys.argv[2]] if sys.argv[2:] else {}
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **mode)

@@ -17,6 +17,7 @@ from tornado.websocket import WebSocketHandler
 
 FLOOD = 50  # messages of 1000 bytes: they fit in loopback's socket buffers
 KEEPALIVE = 0.5  # seconds, ping interval and timeout with ``keepalive``
+MAX_SIZE = 1024  # bytes: the largest message accepted with ``maxsize``
 
 
 class Echo(WebSocketHandler):
@@ -41,13 +42,14 @@ class Close(WebSocketHandler):
         self.close(int(args[0]), "scenario")
 
 
-async def main(port: int, keepalive: bool) -> None:
+async def main(port: int, mode: str) -> None:
     pings: dict[str, Any] = {
         "websocket_ping_interval": KEEPALIVE,
         "websocket_ping_timeout": KEEPALIVE,
     }
     routes = [(r"/echo", Echo), (r"/close/(\d+)", Close), (r"/flood", Flood)]
-    app = Application(routes, **(pings if keepalive else {}))
+    modes = {"keepalive": pings, "maxsize": {"websocket_max_message_size": MAX_SIZE}}
+    app = Application(routes, **modes.get(mode, {}))
     server = HTTPServer(app)
     server.listen(port, "127.0.0.1")
     stop = asyncio.Event()
@@ -58,4 +60,4 @@ async def main(port: int, keepalive: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2:] == ["keepalive"]))
+    asyncio.run(main(int(sys.argv[1]), "".join(sys.argv[2:])))

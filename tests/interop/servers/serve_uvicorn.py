@@ -11,9 +11,10 @@ from typing import Any
 
 import uvicorn
 
-from tests.interop.servers.asgi_app import KEEPALIVE, app
+from tests.interop.servers.asgi_app import KEEPALIVE, MAX_SIZE, app
 
 if __name__ == "__main__":
     pings: dict[str, Any] = {"ws_ping_interval": KEEPALIVE, "ws_ping_timeout": KEEPALIVE}
-    keepalive = pings if sys.argv[2:] == ["keepalive"] else {}
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **keepalive)
+    modes: dict[str, dict[str, Any]] = {"keepalive": pings, "maxsize": {"ws_max_size": MAX_SIZE}}
+    mode = modes[sys.argv[2]] if sys.argv[2:] else {}
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", **mode)

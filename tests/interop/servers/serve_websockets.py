@@ -14,6 +14,7 @@ from websockets.asyncio.server import ServerConnection, serve
 
 FLOOD = 50  # messages of 1000 bytes: they fit in loopback's socket buffers
 KEEPALIVE = 0.5  # seconds, ping interval and timeout with ``keepalive``
+MAX_SIZE = 1024  # bytes: the largest message accepted with ``maxsize``
 
 
 async def handler(ws: ServerConnection) -> None:
@@ -36,15 +37,16 @@ async def flood(ws: ServerConnection) -> None:
     print(f"flood ended: {ws.close_code}", flush=True)
 
 
-async def main(port: int, keepalive: bool) -> None:
+async def main(port: int, mode: str) -> None:
     stop = asyncio.get_running_loop().create_future()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set_result, None)
-    pings: dict[str, Any] = (
-        {"ping_interval": KEEPALIVE, "ping_timeout": KEEPALIVE} if keepalive else {}
-    )
-    async with serve(handler, "127.0.0.1", port, **pings):  # permessage-deflate on
+    modes: dict[str, dict[str, Any]] = {
+        "keepalive": {"ping_interval": KEEPALIVE, "ping_timeout": KEEPALIVE},
+        "maxsize": {"max_size": MAX_SIZE},
+    }
+    async with serve(handler, "127.0.0.1", port, **modes.get(mode, {})):  # permessage-deflate on
         await stop
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), sys.argv[2:] == ["keepalive"]))
+    asyncio.run(main(int(sys.argv[1]), "".join(sys.argv[2:])))
