@@ -235,7 +235,9 @@ def test_every_public_member_of_a_connection_is_redundant_aware() -> None:
         "__anext__",
         "iter_json",
         "receive_json",
+        "send_bytes",
         "send_json",
+        "send_str",
     }
     public = {
         name

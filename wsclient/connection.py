@@ -38,7 +38,7 @@ from .gate import hook_of
 from .inbox import Inbox
 from .link import Link, Parts, current_hook
 from .options import Options
-from .outbox import Outbox, Pacer, outgoing, utf8_size
+from .outbox import Outbox, Outgoing, Pacer, outgoing, utf8_size
 from .sending import Sender
 from .sequence import Sequencer
 from .state import State
@@ -445,14 +445,17 @@ class Connection:
         """
         if not isinstance(data, str):
             raise TypeError(f"send_str takes a str, got {type(data).__name__}")
-        await self._sender.send((data, utf8_size(data)))
+        await self._send((data, utf8_size(data)))
 
     async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         """Send a BINARY message now, or buffer it while reconnecting."""
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError(f"send_bytes takes bytes, got {type(data).__name__}")
         payload = bytes(data)
-        await self._sender.send((payload, len(payload)))
+        await self._send((payload, len(payload)))
+
+    async def _send(self, message: Outgoing) -> None:
+        await self._sender.send(message)
 
     async def send_json(self, data: Any, *, dumps: Callable[[Any], str] = json.dumps) -> None:
         """Send ``dumps(data)`` as a TEXT message (see :meth:`send_str`)."""

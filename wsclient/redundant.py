@@ -26,21 +26,18 @@ from typing import Any
 
 from aiohttp import WSMessage
 
-from .clock import call_later
 from .connection import Connection, check_close
 from .disconnect import Disconnect, DisconnectKind
 from .errors import ConnectionClosed, InvalidState
-from .events import Event, Gap, Reconnected
+from .events import Event
 from .gate import hook_of
-from .lifecycle import notify
 from .link import Link
 from .merge import Merge
+from .merged import MergedInbox
 from .options import OnEvent, Options
-from .outbox import Outbox, Outgoing, utf8_size
-from .sequence import Key
+from .outbox import Outbox, Outgoing
 from .state import TERMINAL, State
 from .stats import Stats
-from .tasks import settle
 from .transport import ResponseHeaders
 
 __all__ = ["Redundant"]
@@ -68,7 +65,7 @@ class _Merged:
     @property
     def stats(self) -> Stats:
         conn = self._conn
-        merge = conn._merge
+        merge = conn._inbox.merge
         counts = dict.fromkeys(("connects", "reconnects", "messages_in", "bytes_in"), 0)
         counts |= dict.fromkeys(("messages_out", "bytes_out", "pongs", "buffered"), 0)
         return Stats(
@@ -106,19 +103,7 @@ class Redundant(Connection):
     connection, not from a leg: a leg's messages are the merge's).
     """
 
-    __slots__ = (
-        "_clock",
-        "_ended",
-        "_gone",
-        "_key",
-        "_legs",
-        "_merge",
-        "_name",
-        "_on_event",
-        "_release",
-        "_sending",
-        "_waiting",
-    )
+    __slots__ = ("_gone", "_inbox", "_legs", "_name", "_release", "_sending")
 
     def __init__(
         self,
@@ -130,16 +115,10 @@ class Redundant(Connection):
         # Connection.__init__ is not called: every member that would use its
         # parts is overridden here (a test checks that none is left).
         assert options.sequence is not None
-        self._key: Key = options.sequence
-        self._clock = options.clock
-        self._on_event = options.on_event
         assert options.name is not None  # (the session names it)
         self._name = options.name
         self._release = release
-        self._merge = Merge(options.redundancy, options.gap_timeout, options.max_queue)
-        self._ended: dict[int, BaseException] = {}  # leg -> how its messages ended
         self._gone = 0  # legs whose supervisor has finished
-        self._waiting = False
         self._sending = asyncio.Lock()
         on_connect, on_stale, on_event = options.on_connect, options.on_stale, options.on_event
 
@@ -156,6 +135,13 @@ class Redundant(Connection):
 
         self._legs = tuple(
             make_leg(i, leg_options(i + 1), self._leg_gone) for i in range(options.redundancy)
+        )
+        self._inbox = MergedInbox(
+            [leg._parts.inbox for leg in self._legs],
+            Merge(options.redundancy, options.gap_timeout, options.max_queue),
+            key=options.sequence,
+            clock=options.clock,
+            on_event=options.on_event,
         )
         if options.metrics is not False:  # the legs record their own; the merge's counts here
             from . import metrics  # noqa: PLC0415 - it imports OpenTelemetry: only when used
@@ -218,8 +204,8 @@ class Redundant(Connection):
                 (s.last_close_code for s in snaps if s.last_close_code is not None), None
             ),
             uptime=max(s.uptime for s in snaps),
-            duplicates=self._merge.duplicates,
-            gaps=self._merge.gaps,
+            duplicates=self._inbox.merge.duplicates,
+            gaps=self._inbox.merge.gaps,
         )
 
     @property
@@ -257,7 +243,7 @@ class Redundant(Connection):
     @property
     def position(self) -> Mapping[Hashable, int]:
         """Per stream, the last seq the merged stream yielded."""
-        return MappingProxyType(self._merge.positions)
+        return MappingProxyType(self._inbox.merge.positions)
 
     @property
     def unconfirmed(self) -> list[str | bytes]:
@@ -359,7 +345,7 @@ class Redundant(Connection):
             self._check_opened()
         while True:
             try:
-                item = await self._next(loads, markers=markers)
+                item = await self._inbox.next(loads, markers=markers)
             except ConnectionClosed:
                 return
             yield item
@@ -370,112 +356,19 @@ class Redundant(Connection):
         if hook is not None and (msg := await hook.receive()) is not None:
             return msg
         self._check_opened()
-        item: WSMessage = await self._next(None, markers=False)
+        item: WSMessage = await self._inbox.next(None, markers=False)
         return item
 
     async def batches(self) -> AsyncIterator[list[WSMessage]]:
         """The merged stream in batches: what is ready, at least one message."""
         while True:
             try:
-                batch = [await self.receive()]
+                first = await self.receive()
             except ConnectionClosed:
                 return
-            ready = self._merge.ready
-            while ready and ready[0].__class__ is not Gap and self._hook() is None:
-                batch.append(self._take(ready.popleft(), None))
-            yield batch
-
-    @staticmethod
-    def _take(entry: tuple[WSMessage, Any, Any], loads: Callable[[Any], Any] | None) -> Any:
-        msg, decoded_by, decoded = entry
-        if loads is decoded_by:
-            return decoded
-        return msg if loads is None else loads(msg.data)
-
-    async def _next(self, loads: Callable[[Any], Any] | None, *, markers: bool) -> Any:
-        """The next item of the merged stream, waiting for it."""
-        ready = self._merge.ready
-        while True:
-            if ready:
-                if ready[0].__class__ is Gap:
-                    # Taken before it is told: a second receiver meanwhile
-                    # (or this one, if the telling is cancelled) goes on
-                    # with the message after it, and it is told once.
-                    gap = ready.popleft()
-                    await notify(self._on_event, gap)
-                    if markers:
-                        return gap
-                    continue
-                return self._take(ready.popleft(), loads)
-            self._gather(loads)
-            if not ready:
-                await self._wait()
-
-    def _gather(self, loads: Callable[[Any], Any] | None) -> None:
-        """Offer the merge everything the legs have delivered."""
-        merge, key, ended = self._merge, self._key, self._ended
-        now = self._clock.now()
-        running = [i for i in range(len(self._legs)) if i not in ended]
-        for i in tuple(running):
-            inbox = self._legs[i]._parts.inbox
-            while True:
-                try:
-                    msg = inbox.poll()
-                except Exception as error:  # how that leg ended
-                    ended[i] = error
-                    running.remove(i)
-                    break
-                if msg is None:
-                    break
-                if msg.__class__ is Reconnected:
-                    merge.restart(i)
-                    continue
-                assert isinstance(msg, WSMessage)
-                decoded = msg if loads is None else loads(msg.data)
-                merge.offer(i, key(decoded), (msg, loads, decoded), now, running)
-        if merge.deadline() is not None:
-            merge.expire(now, running)
-        if not merge.ready and len(ended) == len(self._legs):
-            errors = [ended[i] for i in sorted(ended)]
-            raise next((e for e in errors if not isinstance(e, ConnectionClosed)), errors[0])
-
-    async def _wait(self) -> None:
-        """Wait for news from any running leg, or for the oldest hole's deadline."""
-        if self._waiting:
-            raise InvalidState("another task is already receiving from this connection")
-        waiter = asyncio.get_running_loop().create_future()
-        inboxes = [leg._parts.inbox for i, leg in enumerate(self._legs) if i not in self._ended]
-        for inbox in inboxes:
-            inbox.watch(waiter)
-        deadline = self._merge.deadline()
-        timer = None
-        if deadline is not None:
-            delay = max(deadline - self._clock.now(), 0.0)
-            timer = call_later(self._clock, delay, functools.partial(settle, waiter))
-        self._waiting = True
-        try:
-            await waiter
-        finally:
-            self._waiting = False
-            for inbox in inboxes:
-                inbox.unwatch(waiter)
-            if timer is not None:
-                timer.cancel()
+            yield [first] if self._hook() is not None else [first, *self._inbox.ready_messages()]
 
     # -- sending --------------------------------------------------------------------------
-
-    async def send_str(self, data: str) -> None:
-        """Send a TEXT message on one leg (see the module's docstring)."""
-        if not isinstance(data, str):
-            raise TypeError(f"send_str takes a str, got {type(data).__name__}")
-        await self._send((data, utf8_size(data)))
-
-    async def send_bytes(self, data: bytes | bytearray | memoryview) -> None:
-        """Send a BINARY message on one leg (see the module's docstring)."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"send_bytes takes bytes, got {type(data).__name__}")
-        payload = bytes(data)
-        await self._send((payload, len(payload)))
 
     async def _send(self, message: Outgoing) -> None:
         """on_connect's leg sends its own; the application's go to the first
